@@ -1,0 +1,216 @@
+"""Command line of the benchmark harness: ``python -m bench {crud,import,ceiling,all,report}``.
+
+Each benchmark starts a fresh ``hygie serve`` on a fresh database (pinned to core 0), drives it from
+this process pinned to core 1, writes ``bench/results/<name>-<db>-<timestamp>.json`` and regenerates
+the results section of docs/benchmarks.md. Scenarios follow the Health Samurai FHIR server
+benchmark (https://www.health-samurai.io/fhir-server-performance-benchmark).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import crud, importer, report, server
+from bench.loadgen import RunResult, new_event_loop, pin_to_core, run, run_sync
+
+
+def _dbs(choice: str) -> list[str]:
+    return ["sqlite", "postgresql"] if choice == "both" else [choice]
+
+
+def _server_block(srv: server.Server, cpu_from: list[float], result: RunResult) -> dict[str, Any]:
+    used = srv.cpu_seconds() - cpu_from[0]
+    fraction = round(used / result.wall_s, 3) if result.wall_s else 0.0
+    return {"cpu_seconds": round(used, 3), "cpu_fraction": fraction}
+
+
+def bench_crud(db: str, duration: float, connections: int, warmup: float, seed: int, keep: bool) -> Any:
+    """Run the CRUD chain on a fresh server and database; return the saved result path."""
+    database = server.fresh_database(db, "crud")
+    try:
+        with server.running_server(database, "crud") as srv:
+            cpu_from = [0.0]
+            result = run_sync(run(
+                srv.host, srv.port, crud.scenario(seed), connections=connections, duration=duration,
+                warmup=warmup, on_window=lambda: cpu_from.__setitem__(0, srv.cpu_seconds()),
+            ))
+            server_block = _server_block(srv, cpu_from, result)
+    finally:
+        if not keep:
+            _discard(database)
+    summary = result.summary()
+    print(f"crud/{db}: {summary['ops_per_s']:,.0f} ops/s, p50 {summary['p50_ms']} ms, "
+          f"p99 {summary['p99_ms']} ms, errors {summary['errors']} {summary['statuses']}, "
+          f"server CPU {server_block['cpu_fraction']:.0%}, loadgen CPU {summary['loadgen_cpu_fraction']:.0%}")
+    for op, s in summary["per_op"].items():
+        print(f"  {op:<20} {s['ops_per_s']:>8,.0f}/s  p50 {s['p50_ms']:>7} p95 {s['p95_ms']:>7} "
+              f"p99 {s['p99_ms']:>7} ms  errors {s['errors']}")
+    params = {"duration_s": duration, "warmup_s": warmup, "connections": connections, "seed": seed}
+    return report.save("crud", db, {"params": params, "summary": summary, "server": server_block})
+
+
+def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
+    """Import the Synthea bundles on a fresh server and database; return the saved result path."""
+    files = importer.load_bundles(limit=bundles)
+    database = server.fresh_database(db, "import")
+    try:
+        with server.running_server(database, "import") as srv:
+            database.baseline_bytes = database.size_bytes()
+            cpu_from = [0.0]
+
+            async def go() -> tuple[RunResult, importer.ImportOutcome]:
+                cpu_from[0] = srv.cpu_seconds()
+                return await importer.import_bundles(srv.host, srv.port, files, clients)
+
+            loop = new_event_loop()
+            try:
+                result, outcome = loop.run_until_complete(go())
+            finally:
+                loop.close()
+            server_block = _server_block(srv, cpu_from, result)
+        size = database.size_bytes()  # server stopped: SQLite checkpointed, PostgreSQL settled
+    finally:
+        if not keep:
+            _discard(database)
+    summary = result.summary()
+    net = size - database.baseline_bytes
+    disk = {
+        "bytes_total": size,
+        "bytes_empty_schema": database.baseline_bytes,
+        "bytes_per_resource": round(net / outcome.resources_ok) if outcome.resources_ok else None,
+        "method": "sqlite: db+wal+shm after PRAGMA wal_checkpoint(TRUNCATE) with the server stopped"
+        if db == "sqlite" else "postgresql: pg_database_size after CHECKPOINT",
+    }
+    imp = {
+        "bundles": len(files),
+        "bundles_failed": len(outcome.failures),
+        "resources": outcome.resources_ok,
+        "resources_per_s": round(outcome.resources_ok / result.wall_s, 1) if result.wall_s else 0,
+        "clients": clients,
+        "disk": disk,
+        "failures": outcome.failures,
+    }
+    print(f"import/{db}: {imp['bundles']} bundles, {imp['bundles_failed']} failed, "
+          f"{imp['resources']:,} resources in {result.wall_s:.1f} s = "
+          f"{imp['resources_per_s']:,.0f} resources/s, "
+          f"{disk['bytes_per_resource']} bytes/resource (net of {database.baseline_bytes:,} empty), "
+          f"server CPU {server_block['cpu_fraction']:.0%}")
+    for failure in outcome.failures:
+        print(f"  FAILED {failure['bundle']} ({failure['entries']} entries) → {failure['status']}:\n"
+              f"    {failure['outcome'][:2000]}", file=sys.stderr)
+    params = {"bundles": len(files), "clients": clients}
+    return report.save("import", db, {"params": params, "summary": summary, "server": server_block,
+                                      "import": imp})
+
+
+def bench_ceiling(duration: float, connections: int) -> Any:
+    """Load generator ceiling: a trivial asyncio server, then Hygie's /healthz (SQLite)."""
+    targets: dict[str, Any] = {}
+    trivial = server.start_trivial()
+    try:
+        targets["trivial asyncio server"] = _ceiling_one(trivial, duration, connections)
+    finally:
+        trivial.stop()
+    database = server.fresh_database("sqlite", "ceiling")
+    try:
+        with server.running_server(database, "ceiling") as srv:
+            targets["hygie GET /healthz"] = _ceiling_one(srv, duration, connections)
+    finally:
+        _discard(database)
+    for name, block in targets.items():
+        s = block["summary"]
+        print(f"ceiling/{name}: {s['ops_per_s']:,.0f} req/s, p99 {s['p99_ms']} ms, "
+              f"loadgen CPU {s['loadgen_cpu_fraction']:.0%}, server CPU {block['server_cpu_fraction']:.0%}")
+    params = {"duration_s": duration, "connections": connections}
+    return report.save("ceiling", "none", {"params": params, "targets": targets})
+
+
+def _ceiling_one(srv: server.Server, duration: float, connections: int) -> dict[str, Any]:
+    cpu_from = [0.0]
+    result = run_sync(run(srv.host, srv.port, crud.healthz, connections=connections, duration=duration,
+                          warmup=1.0, on_window=lambda: cpu_from.__setitem__(0, srv.cpu_seconds())))
+    used = srv.cpu_seconds() - cpu_from[0]
+    return {"summary": result.summary(), "server_cpu_fraction": round(used / result.wall_s, 3)}
+
+
+def _discard(database: server.Database) -> None:
+    if database.kind == "sqlite" and database.path is not None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database.path}{suffix}").unlink(missing_ok=True)
+    else:
+        database.drop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run the chosen benchmark(s)."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    db_help = "database backend(s) (default sqlite)"
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite", help=db_help)
+        p.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
+        p.add_argument("--no-report", action="store_true", help="do not regenerate docs/benchmarks.md")
+
+    p_crud = sub.add_parser("crud", help="CRUD chain throughput and latency")
+    common(p_crud)
+    p_crud.add_argument("--duration", type=float, default=30.0, help="measured seconds (default 30)")
+    p_crud.add_argument("--warmup", type=float, default=3.0, help="unrecorded warm-up seconds (default 3)")
+    p_crud.add_argument("--connections", type=int, default=16, help="virtual users (default 16)")
+    p_crud.add_argument("--seed", type=int, default=42)
+
+    p_imp = sub.add_parser("import", help="Synthea transaction-bundle import")
+    common(p_imp)
+    p_imp.add_argument("--bundles", type=int, default=None, help="only the first N bundles (default all)")
+    p_imp.add_argument("--clients", type=int, default=2, help="concurrent clients (default 2)")
+
+    p_ceil = sub.add_parser("ceiling", help="load generator ceiling (trivial server, /healthz)")
+    p_ceil.add_argument("--duration", type=float, default=5.0)
+    p_ceil.add_argument("--connections", type=int, default=16)
+    p_ceil.add_argument("--no-report", action="store_true")
+
+    p_all = sub.add_parser("all", help="ceiling, crud and import")
+    common(p_all)
+    p_all.add_argument("--duration", type=float, default=30.0)
+    p_all.add_argument("--connections", type=int, default=16)
+
+    sub.add_parser("report", help="regenerate docs/benchmarks.md from bench/results/")
+    p_triv = sub.add_parser("_trivial", help=argparse.SUPPRESS)
+    p_triv.add_argument("--port", type=int, required=True)
+
+    args = parser.parse_args(argv)
+    if args.command == "_trivial":
+        server.serve_trivial(args.port)
+        return 0
+    if args.command == "report":
+        print(f"updated {report.update_doc()}")
+        return 0
+    if not pin_to_core(server.LOADGEN_CORE):
+        print("warning: fewer than 2 cores; load generator not pinned", file=sys.stderr)
+    started = time.monotonic()
+    paths = []
+    if args.command in ("ceiling", "all"):
+        paths.append(bench_ceiling(5.0 if args.command == "all" else args.duration, args.connections))
+    if args.command in ("crud", "all"):
+        for db in _dbs(args.db):
+            warmup = getattr(args, "warmup", 3.0)
+            seed = getattr(args, "seed", 42)
+            paths.append(bench_crud(db, args.duration, args.connections, warmup, seed, args.keep))
+    if args.command in ("import", "all"):
+        for db in _dbs(args.db):
+            bundles, clients = getattr(args, "bundles", None), getattr(args, "clients", 2)
+            paths.append(bench_import(db, bundles, clients, args.keep))
+    for path in paths:
+        print(f"wrote {path}")
+    if not args.no_report:
+        print(f"updated {report.update_doc()}")
+    print(f"done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""``python -m hygie`` runs the CLI."""
+
+from hygie.cli import main
+
+main()

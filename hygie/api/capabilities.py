@@ -1,0 +1,76 @@
+"""capabilities — https://hl7.org/fhir/R4/http.html#capabilities
+
+The CapabilityStatement is generated from what the server really implements: the resource
+types of the R4 definitions, the interactions routed in :mod:`hygie.api.routes`, the search
+parameters the query compiler supports, and the operations declared by their modules.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from hygie import __version__
+from hygie.api.operations import validate as validate_op
+from hygie.fhir.definitions import RESOURCE_TYPES
+from hygie.fhir.searchparams import params_for
+from hygie.settings import Settings
+
+INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
+                "search-type"]
+SUPPORTED_SEARCH_TYPES = frozenset({"string", "token", "reference", "date", "number", "quantity", "uri"})
+_STARTED = datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def capability_statement(settings: Settings, base: str) -> dict[str, Any]:
+    statement = dict(_statement())
+    statement["implementation"] = {"description": "Hygie FHIR R4 server", "url": base}
+    return statement
+
+
+@lru_cache(maxsize=1)
+def _statement() -> dict[str, Any]:
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": _STARTED,
+        "publisher": "Hygie",
+        "kind": "instance",
+        "software": {"name": "Hygie", "version": __version__},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": [_resource(t) for t in sorted(RESOURCE_TYPES)],
+                "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+                "searchParam": [
+                    {"name": "_id", "type": "token"},
+                    {"name": "_lastUpdated", "type": "date"},
+                ],
+            }
+        ],
+    }
+
+
+def _resource(rtype: str) -> dict[str, Any]:
+    params = [
+        {"name": code, "type": p.type}
+        for code, p in sorted(params_for(rtype).items())
+        if p.type in SUPPORTED_SEARCH_TYPES and not code.startswith("_")
+    ]
+    return {
+        "type": rtype,
+        "interaction": [{"code": code} for code in INTERACTIONS],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalRead": "full-support",
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
+        "searchParam": [{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"}, *params],
+        "operation": [{"name": "validate", "definition": validate_op.OPERATION_DEFINITION}],
+    }

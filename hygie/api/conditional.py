@@ -1,0 +1,36 @@
+"""Conditional interactions: resolve search criteria to matching current resources.
+
+https://hl7.org/fhir/R4/http.html#ccreate (and #cond-update, #cdelete, transaction references)
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from hygie.api.context import Env
+from hygie.api.search import find
+from hygie.fhir.outcome import FhirError
+from hygie.storage.store import Version
+
+
+def parse_criteria(text: str) -> list[tuple[str, str]]:
+    """``identifier=x&name=y`` (with or without a leading ``?``) → list of pairs."""
+    pairs = parse_qsl(text.removeprefix("?"), keep_blank_values=True)
+    if not pairs:
+        raise FhirError.of(400, "invalid", "criteria_required")
+    return pairs
+
+
+def match(env: Env, rtype: str, criteria: list[tuple[str, str]], limit: int = 2) -> list[Version]:
+    """Current versions of ``rtype`` matching ``criteria`` (at most ``limit``)."""
+    if not criteria:
+        raise FhirError.of(400, "invalid", "criteria_required")
+    return find(env, rtype, criteria, limit=limit)
+
+
+def match_one_or_none(env: Env, rtype: str, criteria: list[tuple[str, str]]) -> Version | None:
+    """0 → None, 1 → the match, more → 412 Precondition Failed."""
+    found = match(env, rtype, criteria)
+    if len(found) > 1:
+        raise FhirError.of(412, "multiple-matches", "multiple_matches", count="2+")
+    return found[0] if found else None

@@ -1,0 +1,58 @@
+"""The internal shape of a FHIR interaction, shared by HTTP requests and Bundle entries.
+
+An HTTP request and a batch/transaction entry both become a :class:`FhirRequest`; every
+interaction handler is a synchronous function ``(Env, FhirRequest) -> Result`` running inside
+one database transaction, so a transaction Bundle simply runs its entries on the same session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hygie.settings import Settings
+from hygie.storage.store import Store, Version
+
+
+@dataclass(slots=True)
+class FhirRequest:
+    method: str
+    type: str | None = None
+    id: str | None = None
+    vid: str | None = None
+    operation: str | None = None
+    compartment: str | None = None  # reserved for compartment search (Patient/1/Observation)
+    query: list[tuple[str, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    body: Any = None  # parsed JSON (resource, JSON Patch list, Parameters)
+    content_type: str = "application/fhir+json"
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def param(self, name: str) -> str | None:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(slots=True)
+class Result:
+    """What an interaction produced; the HTTP layer or the Bundle builder renders it."""
+
+    status: int
+    version: Version | None = None  # the affected version (ETag, Last-Modified, Location)
+    resource: dict[str, Any] | None = None  # a computed resource (Bundle, OperationOutcome…)
+    location: bool = False  # send a Location header for ``version``
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Env:
+    """What handlers need besides the request: the transaction's store and the settings."""
+
+    store: Store
+    settings: Settings
+    base: str  # absolute FHIR base URL, without trailing slash
+    lang: str = "fr"

@@ -1,0 +1,223 @@
+"""HTTP binding of the FHIR REST API: parse, negotiate, run in one transaction, render.
+
+https://hl7.org/fhir/R4/http.html — content types, ``_format``, ``Prefer``, conditional headers,
+size and nesting limits. Every failure is rendered by :mod:`hygie.errors`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hygie.api import messages as _messages  # noqa: F401  (registers diagnostics)
+from hygie.api.bundle import process_bundle
+from hygie.api.capabilities import capability_statement
+from hygie.api.context import Env, FhirRequest, Result
+from hygie.api.patch import JSON_PATCH
+from hygie.api.render import check_summary, dumps, shape, shape_bundle
+from hygie.api.routes import READ_ONLY, fill_path, route
+from hygie.errors import FHIR_JSON, error_response, unexpected
+from hygie.fhir.outcome import FhirError, Issue, outcome
+from hygie.settings import Settings
+from hygie.storage.database import Database
+from hygie.storage.store import Store
+
+JSON_TYPES = frozenset({"application/fhir+json", "application/json", "json", "application/json+fhir"})
+FORM = "application/x-www-form-urlencoded"
+_XML = ("xml", "application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir")
+
+
+class FhirApi:
+    """The ASGI endpoint for everything under ``/fhir``."""
+
+    def __init__(self, settings: Settings, db: Database, params: dict[tuple[str, str], int]) -> None:
+        self.settings = settings
+        self.db = db
+        self.params = params
+
+    async def __call__(self, request: Request) -> Response:
+        lang = language(request.headers.get("accept-language"), self.settings.default_language)
+        pretty = request.query_params.get("_pretty") == "true"
+        try:
+            return await self._handle(request, lang, pretty)
+        except FhirError as err:
+            return error_response(err, lang, pretty=pretty)
+        except Exception as exc:
+            return unexpected(exc, lang)
+
+    async def _handle(self, request: Request, lang: str, pretty: bool) -> Response:
+        negotiate(request)
+        method = request.method
+        path = request.path_params.get("path", "")
+        segments = [s for s in path.split("/") if s]
+        req = FhirRequest(method=method, query=parse_qsl(request.url.query, keep_blank_values=True))
+        req.headers = {k: v for k, v in request.headers.items() if k.startswith(("if-", "prefer"))}
+        base = self.base_url(request)
+        if segments == ["metadata"]:
+            if method not in READ_ONLY:
+                raise FhirError.of(405, "not-supported", "method_not_allowed", method=method)
+            return self._json(capability_statement(self.settings, base), 200, pretty, {})
+        fill_path(req, segments)
+        if method in ("POST", "PUT", "PATCH"):
+            await self._read_body(request, req)
+        summary = check_summary(req.param("_summary"))
+        elements_param = req.param("_elements")
+        elements = [e.strip() for e in elements_param.split(",") if e.strip()] if elements_param else None
+        minimal = "return=minimal" in req.headers.get("prefer", "")
+        if not segments:
+            if method != "POST":
+                raise FhirError.of(405, "not-supported", "method_not_allowed", method=method)
+            result = await self.db.run(lambda s: process_bundle(self._env(s, base, lang), req.body, minimal=minimal))
+            return self._render(result, req, base, lang, pretty, summary, elements)
+        handler = route(req)
+        write = method not in READ_ONLY and req.operation != "$validate"
+        result = await self.db.run(lambda s: handler(self._env(s, base, lang), req), write=write)
+        return self._render(result, req, base, lang, pretty, summary, elements)
+
+    def _env(self, session: Any, base: str, lang: str) -> Env:
+        return Env(Store(session, self.params), self.settings, base, lang)
+
+    def base_url(self, request: Request) -> str:
+        if self.settings.base_url:
+            return self.settings.base_url.rstrip("/") + "/fhir"
+        return f"{request.url.scheme}://{request.url.netloc}/fhir"
+
+    async def _read_body(self, request: Request, req: FhirRequest) -> None:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise FhirError.of(413, "too-costly", "body_too_large", limit=limit)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise FhirError.of(413, "too-costly", "body_too_large", limit=limit)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if request.headers.get("content-encoding", "identity").lower() == "gzip":
+            raw = _gunzip(raw, limit)
+        ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if req.operation == "_search":
+            if ctype != FORM:
+                raise FhirError.of(415, "not-supported", "unsupported_media_type", type=ctype or "-")
+            req.query = [*req.query, *parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)]
+            return
+        if ctype not in JSON_TYPES and ctype != JSON_PATCH:
+            raise FhirError.of(415, "not-supported", "unsupported_media_type", type=ctype[:80] or "-")
+        if not raw.strip():
+            raise FhirError.of(400, "required", "body_required")
+        req.content_type = ctype if ctype == JSON_PATCH else "application/fhir+json"
+        req.body = parse_json(raw, self.settings.max_json_depth)
+
+    def _json(self, data: Any, status: int, pretty: bool, headers: dict[str, str]) -> Response:
+        return Response(dumps(data, pretty), status_code=status, media_type=FHIR_JSON, headers=headers)
+
+    def _render(
+        self,
+        result: Result,
+        req: FhirRequest,
+        base: str,
+        lang: str,
+        pretty: bool,
+        summary: str | None,
+        elements: list[str] | None,
+    ) -> Response:
+        headers = dict(result.headers)
+        version = result.version
+        if version is not None:
+            headers["ETag"] = version.etag
+            headers["Last-Modified"] = format_datetime(version.last_modified, usegmt=True)
+            if result.location and not version.deleted:
+                headers["Location"] = f"{base}/{version.type}/{version.id}/_history/{version.vid}"
+        if result.status in (204, 304) or req.method == "HEAD":
+            return Response(None, status_code=result.status, headers=headers)
+        if result.resource is not None:
+            data: Any = result.resource
+            if data.get("resourceType") == "Bundle" and (summary or elements):
+                data = shape_bundle(orjson.loads(orjson.dumps(data)), summary, elements)
+            return self._json(data, result.status, pretty, headers)
+        assert version is not None
+        write = req.method in ("POST", "PUT", "PATCH")
+        prefer = req.headers.get("prefer", "")
+        if write and "return=minimal" in prefer:
+            return Response(None, status_code=result.status, headers=headers)
+        if write and "return=OperationOutcome" in prefer:
+            key = "created" if result.status == 201 else "updated"
+            info = Issue("informational", key, severity="information")
+            return self._json(outcome([info], lang), result.status, pretty, headers)
+        if summary or elements or pretty:
+            return self._json(shape(version.resource(), summary, elements), result.status, pretty, headers)
+        return Response(version.body, status_code=result.status, media_type=FHIR_JSON, headers=headers)
+
+
+def negotiate(request: Request) -> None:
+    """Only JSON is served: ``_format``/``Accept`` asking for XML alone → 406."""
+    fmt = request.query_params.get("_format")
+    if fmt is not None:
+        if fmt.split(";")[0].strip().lower() not in JSON_TYPES:
+            raise FhirError.of(406, "not-supported", "not_acceptable", format=fmt[:60])
+        return
+    accept = request.headers.get("accept", "")
+    if accept and any(x in accept for x in _XML) and "json" not in accept and "*/*" not in accept:
+        raise FhirError.of(406, "not-supported", "not_acceptable", format=accept[:60])
+
+
+def language(header: str | None, default: str) -> str:
+    """The first of fr/en in Accept-Language order of preference (q values honoured)."""
+    if not header:
+        return default
+    ranked: list[tuple[float, str]] = []
+    for part in header.split(","):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        ranked.append((q, tag.strip().lower()[:2]))
+    for _, tag in sorted(ranked, key=lambda x: -x[0]):
+        if tag in ("fr", "en"):
+            return tag
+    return default
+
+
+def parse_json(raw: bytes, max_depth: int) -> Any:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise FhirError.of(400, "structure", "malformed_json", detail=str(exc)[:120]) from exc
+    if raw.count(b"{") + raw.count(b"[") > max_depth and _depth(data) > max_depth:
+        raise FhirError.of(400, "too-costly", "too_deep", limit=max_depth)
+    return data
+
+
+def _depth(data: Any) -> int:
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, dict):
+            stack.extend((v, level + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, level + 1) for v in node if isinstance(v, (dict, list)))
+    return deepest
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise FhirError.of(400, "structure", "malformed_json", detail="invalid gzip body") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise FhirError.of(413, "too-costly", "body_too_large", limit=limit)
+    return out
+
+

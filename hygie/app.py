@@ -1,0 +1,76 @@
+"""Composition root: ``create_app(settings)`` wires storage, the FHIR API and health checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hygie.api.http import FhirApi
+from hygie.fhir.searchparams import default_registry
+from hygie.logging import configure, get_logger
+from hygie.settings import Settings
+from hygie.storage.database import Database, open_database
+from hygie.storage.store import load_params
+
+FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def open_storage(settings: Settings) -> tuple[Database, dict[tuple[str, str], int]]:
+    """Open the database, apply migrations, and load the search parameter keys."""
+    db = open_database(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        pool_size=settings.postgres_pool_size,
+    )
+    db.upgrade()
+    registry = default_registry()
+    wanted = [(t, code) for t in sorted(registry.resource_types()) for code in registry.params_for(t)]
+    params = db.run_sync(lambda s: load_params(s, wanted))
+    return db, params
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    configure(settings.log_level, settings.log_json)
+    log = get_logger("hygie.app")
+    state: dict[str, FhirApi] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        db, params = open_storage(settings)
+        state["api"] = FhirApi(settings, db, params)
+        log.info("started", backend=db.dialect)
+        try:
+            yield
+        finally:
+            db.close()
+
+    async def fhir(request: Request) -> Response:
+        return await state["api"](request)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        api = state.get("api")
+        ok = api is not None and api.db.ping()
+        return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+
+    routes = [
+        Route("/fhir", fhir, methods=FHIR_METHODS),
+        Route("/fhir/{path:path}", fhir, methods=FHIR_METHODS),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+    )

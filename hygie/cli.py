@@ -1,0 +1,62 @@
+"""The ``hygie`` command line (Typer). Every command is documented in docs/cli.md."""
+
+from __future__ import annotations
+
+import typer
+
+from hygie import __version__
+from hygie.settings import Settings
+
+cli = typer.Typer(help="Hygie: open-source, sovereign e-health platform on FHIR R4.", no_args_is_help=True)
+db_cli = typer.Typer(help="Database administration.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hygie {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def main_callback(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Hygie command line."""
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+) -> None:
+    """Serve the FHIR API and the web UI."""
+    import uvicorn
+
+    from hygie.app import create_app
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema (HYGIE_DATABASE_URL)."""
+    from hygie.app import open_storage
+
+    db, _ = open_storage(Settings())
+    try:
+        typer.echo(f"schema version {db.schema_version()} ({db.dialect})")
+    finally:
+        db.close()
+
+
+def main() -> None:
+    cli()

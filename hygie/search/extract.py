@@ -1,0 +1,474 @@
+"""Index rows extracted from a resource for every search parameter that applies to its type.
+
+Spec: https://hl7.org/fhir/R4/search.html (parameter types and what each data type matches).
+
+Storage calls :func:`extract` on every write (hot path): per resource type, the parameters are
+compiled once into a plan of ``(code, converter, compiled FHIRPath)`` entries; each converter turns
+the values an expression yields into rows of one table. Row shapes (one list per table):
+
+- ``token``: ``(param, system, code)`` — Coding (system, code); CodeableConcept (one row per coding);
+  Identifier (system, value); ContactPoint (None, value); code/id/string/uri/boolean primitives
+  (None, value), booleans as ``"true"``/``"false"``. References also give ``(param + ":identifier",
+  system, value)`` rows for ``:identifier`` searches on ``Reference.identifier``.
+- ``token_text``: ``(param, folded)`` — CodeableConcept.text and Coding.display for ``:text``.
+- ``string``: ``(param, folded, exact)`` — each part of a HumanName (family, given, prefix, suffix,
+  text) or an Address (line, city, district, state, postalCode, country, text) as its own row;
+  ``folded`` is :func:`hygie.search.normalize.fold`; both truncated to 512 characters.
+- ``reference``: ``(param, target_type, target_id, url)`` — ``url`` is always the original string;
+  ``Type/id`` (with or without ``/_history/v``) and absolute URLs ending in ``Type/id`` give the
+  type and id (for a known resource type); ``#contained``, ``urn:uuid:`` and other forms give
+  ``None``, ``None``. Canonicals (strings) are parsed the same way, ignoring a ``|version``.
+- ``date``: ``(param, low, high)`` — epoch milliseconds, half-open ``[low, high)``; the precision of
+  the value is its range (``2024`` → [2024-01-01, 2025-01-01)); values without a timezone use
+  ``default_tz``; Period start/end (open ends → :data:`DATE_MIN_MS` / :data:`DATE_MAX_MS`);
+  Timing → the outer limits of its events and ``repeat.boundsPeriod``.
+- ``number``: ``(param, value, low, high)`` — precision range from the JSON decimal (5.4 → [5.35,
+  5.45); integers 100 → [99.5, 100.5)).
+- ``quantity``: ``(param, system, code, value, low, high)`` — Quantity (and Age, Duration...) with its
+  precision range, plus a ``(param, None, unit, ...)`` row when the unit differs from the code;
+  Money → system ``urn:iso:std:iso:4217``, code = currency; Range → one row with
+  ``low``/``high`` = the range bounds (open bound → ∓inf) and ``value`` = the low (else high) value.
+  SampledData has no single value and is not indexed.
+- ``uri``: ``(param, uri)``.
+
+Meta-derived parameters come out of the common Resource parameters: ``_tag``/``_security`` (token),
+``_profile``/``_source`` (uri; ``_profile`` is a uri parameter in the R4 package), ``_lastUpdated``
+(date). ``_id`` is not extracted (storage has it). Composite and special parameters are not
+extracted yet (TODO: composite rows pairing the components of the same element). Rows are
+deduplicated per resource. Extension values (``extension('url')``) are indexed by their ``value[x]``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+from hygie.fhir.fhirpath import (
+    CHOICE_SUFFIXES,
+    Compiled,
+    FhirPathError,
+    ResolvedReference,
+    compile_expression,
+)
+from hygie.fhir.searchparams import Registry, default_registry
+from hygie.search.normalize import fold
+
+__all__ = [
+    "DATE_MAX_MS",
+    "DATE_MIN_MS",
+    "MAX_STRING",
+    "IndexRows",
+    "Plan",
+    "date_range",
+    "extract",
+    "number_range",
+    "parse_reference",
+    "plan_for",
+]
+
+MAX_STRING = 512
+DATE_MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z: open Period start
+DATE_MAX_MS = 253402300800000  # 10000-01-01T00:00:00Z: open Period end
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_ISO4217 = "urn:iso:std:iso:4217"
+_CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
+_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
+_ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
+_NOT_EXTRACTED = frozenset({"composite", "special"})
+_DATE = re.compile(
+    r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?"
+    r"(Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+_REF_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_REF_TYPE = re.compile(r"[A-Z][A-Za-z]+")
+
+TokenRow = tuple[str, str | None, str | None]
+StringRow = tuple[str, str, str]
+ReferenceRow = tuple[str, str | None, str | None, str]
+DateRow = tuple[str, int, int]
+NumberRow = tuple[str, float, float, float]
+QuantityRow = tuple[str, str | None, str | None, float, float, float]
+
+
+@dataclass(slots=True)
+class IndexRows:
+    """The rows of each index table for one resource (see the module docstring for shapes)."""
+
+    token: list[TokenRow] = field(default_factory=list)
+    token_text: list[tuple[str, str]] = field(default_factory=list)
+    string: list[StringRow] = field(default_factory=list)
+    reference: list[ReferenceRow] = field(default_factory=list)
+    date: list[DateRow] = field(default_factory=list)
+    number: list[NumberRow] = field(default_factory=list)
+    quantity: list[QuantityRow] = field(default_factory=list)
+    uri: list[tuple[str, str]] = field(default_factory=list)
+
+    def dedupe(self) -> None:
+        for name in self.__slots__:
+            rows = getattr(self, name)
+            if len(rows) > 1:
+                setattr(self, name, list(dict.fromkeys(rows)))
+
+
+_Converter = Callable[[str, list[Any], IndexRows, tzinfo, frozenset[str]], None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Value helpers
+
+
+def _unwrap_extension(value: Any) -> Any:
+    """An Extension is indexed by its value[x]; anything else is returned unchanged."""
+    if type(value) is dict and "url" in value and "resourceType" not in value:
+        for key, inner in value.items():
+            if key.startswith("value") and key[5:] in CHOICE_SUFFIXES:
+                return inner
+    return value
+
+
+def _string_value(text: str) -> tuple[str, str]:
+    exact = text[:MAX_STRING]
+    return fold(exact)[:MAX_STRING], exact
+
+
+def date_range(text: str, default_tz: tzinfo = UTC) -> tuple[int, int] | None:
+    """``[low, high)`` in epoch milliseconds for a FHIR date, dateTime or instant (None if invalid)."""
+    match = _DATE.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    tz: tzinfo = default_tz
+    if zone is not None:
+        if zone == "Z":
+            tz = UTC
+        else:
+            sign = -1 if zone[0] == "-" else 1
+            tz = _offset(sign * (int(zone[1:3]) * 60 + int(zone[4:6])))
+    try:
+        y = int(year)
+        if month is None:
+            low = datetime(y, 1, 1, tzinfo=tz)
+            high = datetime(y + 1, 1, 1, tzinfo=tz) if y < 9999 else None
+        elif day is None:
+            m = int(month)
+            low = datetime(y, m, 1, tzinfo=tz)
+            high = datetime(y + m // 12, m % 12 + 1, 1, tzinfo=tz) if (y, m) < (9999, 12) else None
+        elif hour is None:
+            low = datetime(y, int(month), int(day), tzinfo=tz)
+            high = low + timedelta(days=1)
+        else:
+            low = datetime(y, int(month), int(day), int(hour), int(minute), int(second or 0), tzinfo=tz)
+            if second is None:
+                step = timedelta(minutes=1)
+            elif fraction is None:
+                step = timedelta(seconds=1)
+            else:
+                digits = min(len(fraction), 3)
+                low += timedelta(milliseconds=int(fraction[:3].ljust(3, "0")))
+                step = timedelta(milliseconds=10 ** (3 - digits))
+            high = low + step
+    except (ValueError, OverflowError):
+        return None
+    low_ms = (low - _EPOCH) // _MS
+    high_ms = (high - _EPOCH) // _MS if high is not None else DATE_MAX_MS
+    return low_ms, high_ms
+
+
+@lru_cache(maxsize=64)
+def _offset(minutes: int) -> tzinfo:
+    from datetime import timezone  # noqa: PLC0415 - only needed for explicit offsets
+
+    return timezone(timedelta(minutes=minutes))
+
+
+def number_range(value: float | int | str) -> tuple[float, float, float] | None:
+    """``(value, low, high)``: the value and its implicit precision range (5.4 → [5.35, 5.45))."""
+    if isinstance(value, bool):
+        return None
+    try:
+        exact = Decimal(value if isinstance(value, str) else repr(value))
+    except InvalidOperation:
+        return None
+    if not exact.is_finite():
+        return None
+    exponent = exact.as_tuple().exponent
+    assert isinstance(exponent, int)
+    half = Decimal(5).scaleb(exponent - 1)
+    number, low, high = float(exact), float(exact - half), float(exact + half)
+    if high <= number:  # 17 significant digits: the range is below float resolution
+        low, high = number, math.nextafter(number, math.inf)
+    return number, low, high
+
+
+def parse_reference(text: str, resource_types: frozenset[str]) -> tuple[str | None, str | None]:
+    """``(type, id)`` named by a reference or canonical string, or ``(None, None)``."""
+    if not text or text[0] == "#" or text.startswith("urn:"):
+        return None, None
+    path = text.split("|", 1)[0].rstrip("/")
+    if "/_history/" in path:
+        path = path.split("/_history/", 1)[0]
+    parts = path.rsplit("/", 2)
+    if len(parts) < 2:
+        return None, None
+    rtype, rid = parts[-2], parts[-1]
+    if rtype in resource_types and _REF_ID.fullmatch(rid):
+        return rtype, rid
+    return None, None
+
+
+# ---------------------------------------------------------------------------------------------
+# Converters: values of one parameter → rows
+
+
+def _token(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
+    out = rows.token
+    for raw in values:
+        value = _unwrap_extension(raw)
+        kind = type(value)
+        if kind is str:
+            out.append((code, None, value))
+        elif kind is bool:
+            out.append((code, None, "true" if value else "false"))
+        elif kind is int or kind is float:
+            out.append((code, None, str(value)))
+        elif kind is dict:
+            _token_complex(code, value, rows)
+
+
+def _coding(code: str, coding: Any, rows: IndexRows) -> None:
+    if type(coding) is not dict:
+        return
+    system, value = coding.get("system"), coding.get("code")
+    if system is not None or value is not None:
+        rows.token.append((code, system, value))
+    display = coding.get("display")
+    if type(display) is str:
+        rows.token_text.append((code, fold(display)[:MAX_STRING]))
+
+
+def _token_complex(code: str, value: dict[str, Any], rows: IndexRows) -> None:
+    codings = value.get("coding")
+    if codings is not None or ("text" in value and len(value) == 1):  # CodeableConcept
+        for coding in codings or ():
+            _coding(code, coding, rows)
+        text = value.get("text")
+        if type(text) is str:
+            rows.token_text.append((code, fold(text)[:MAX_STRING]))
+    elif "value" in value:
+        identifier_value = value["value"]
+        if type(identifier_value) is not str:
+            return  # a Quantity is not a token
+        system = value.get("system")
+        if system in _CONTACT_SYSTEMS or "rank" in value:  # ContactPoint: system is the kind, not a URI
+            rows.token.append((code, None, identifier_value))
+        else:  # Identifier
+            rows.token.append((code, system, identifier_value))
+    elif "code" in value or "system" in value:  # Coding
+        _coding(code, value, rows)
+
+
+def _string(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
+    out = rows.string
+    for raw in values:
+        value = _unwrap_extension(raw)
+        if type(value) is str:
+            out.append((code, *_string_value(value)))
+        elif type(value) is dict:
+            is_address = "line" in value or "city" in value or "postalCode" in value or "country" in value
+            parts = _ADDRESS_PARTS if is_address else _NAME_PARTS
+            for part in parts:
+                item = value.get(part)
+                if type(item) is str:
+                    out.append((code, *_string_value(item)))
+                elif type(item) is list:
+                    out.extend((code, *_string_value(s)) for s in item if type(s) is str)
+
+
+def _reference(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
+    out = rows.reference
+    for raw in values:
+        value = _unwrap_extension(raw)
+        if isinstance(value, ResolvedReference):
+            value = value.reference
+        if type(value) is str:
+            out.append((code, *parse_reference(value, types), value))
+        elif type(value) is dict:
+            ref = value.get("reference")
+            if type(ref) is str:
+                out.append((code, *parse_reference(ref, types), ref))
+            elif "resourceType" in value and type(value.get("id")) is str:  # an inline resource
+                rtype, rid = value["resourceType"], value["id"]
+                out.append((code, rtype, rid, f"{rtype}/{rid}"))
+            identifier = value.get("identifier")
+            if type(identifier) is dict and type(identifier.get("value")) is str:
+                rows.token.append((code + ":identifier", identifier.get("system"), identifier["value"]))
+
+
+def _period_bounds(period: dict[str, Any], tz: tzinfo) -> tuple[int, int] | None:
+    start, end = period.get("start"), period.get("end")
+    low_range = date_range(start, tz) if type(start) is str else None
+    high_range = date_range(end, tz) if type(end) is str else None
+    if low_range is None and high_range is None:
+        return None
+    return (
+        low_range[0] if low_range else DATE_MIN_MS,
+        high_range[1] if high_range else DATE_MAX_MS,
+    )
+
+
+def _timing_bounds(timing: dict[str, Any], tz: tzinfo) -> tuple[int, int] | None:
+    bounds: list[tuple[int, int]] = []
+    for event in timing.get("event") or ():
+        if type(event) is str and (found := date_range(event, tz)) is not None:
+            bounds.append(found)
+    repeat = timing.get("repeat")
+    if type(repeat) is dict and type(repeat.get("boundsPeriod")) is dict:
+        found = _period_bounds(repeat["boundsPeriod"], tz)
+        if found is not None:
+            bounds.append(found)
+    if not bounds:
+        return None
+    return min(b[0] for b in bounds), max(b[1] for b in bounds)
+
+
+def _date(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
+    out = rows.date
+    for raw in values:
+        value = _unwrap_extension(raw)
+        found: tuple[int, int] | None = None
+        if type(value) is str:
+            found = date_range(value, tz)
+        elif type(value) is dict:
+            if "start" in value or "end" in value:
+                found = _period_bounds(value, tz)
+            elif "event" in value or "repeat" in value:
+                found = _timing_bounds(value, tz)
+        if found is not None:
+            out.append((code, *found))
+
+
+def _number(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
+    for raw in values:
+        value = _unwrap_extension(raw)
+        if type(value) is dict:
+            value = value.get("value")
+        if type(value) in (int, float, str) and (found := number_range(value)) is not None:
+            rows.number.append((code, *found))
+
+
+def _quantity(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
+    out = rows.quantity
+    for raw in values:
+        value = _unwrap_extension(raw)
+        if type(value) in (int, float):
+            if (found := number_range(value)) is not None:
+                out.append((code, None, None, *found))
+        elif type(value) is not dict:
+            continue
+        elif "low" in value or "high" in value:  # Range
+            _range(code, value, rows)
+        elif "value" in value and (found := number_range(value["value"])) is not None:
+            if "currency" in value:  # Money
+                out.append((code, _ISO4217, value["currency"], *found))
+                continue
+            unit_code, unit = value.get("code"), value.get("unit")
+            out.append((code, value.get("system"), unit_code, *found))
+            if type(unit) is str and unit != unit_code:
+                out.append((code, None, unit, *found))
+
+
+def _range(code: str, value: dict[str, Any], rows: IndexRows) -> None:
+    low, high = value.get("low"), value.get("high")
+    low_value = low.get("value") if type(low) is dict else None
+    high_value = high.get("value") if type(high) is dict else None
+    if not isinstance(low_value, int | float) and not isinstance(high_value, int | float):
+        return
+    bound = low if isinstance(low_value, int | float) else high
+    assert isinstance(bound, dict)
+    rows.quantity.append(
+        (
+            code,
+            bound.get("system"),
+            bound.get("code") or bound.get("unit"),
+            float(low_value if isinstance(low_value, int | float) else high_value),  # type: ignore[arg-type]
+            float(low_value) if isinstance(low_value, int | float) else -math.inf,
+            float(high_value) if isinstance(high_value, int | float) else math.inf,
+        )
+    )
+
+
+def _uri(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
+    for raw in values:
+        value = _unwrap_extension(raw)
+        if type(value) is str:
+            rows.uri.append((code, value))
+
+
+_CONVERTERS: dict[str, _Converter] = {
+    "token": _token,
+    "string": _string,
+    "reference": _reference,
+    "date": _date,
+    "number": _number,
+    "quantity": _quantity,
+    "uri": _uri,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The compiled extraction plan of one resource type."""
+
+    entries: tuple[tuple[str, _Converter, Compiled], ...]
+    uncompiled: tuple[tuple[str, str, str], ...]  # (code, expression, error)
+    resource_types: frozenset[str]
+
+
+@lru_cache(maxsize=1024)
+def plan_for(resource_type: str, registry: Registry | None = None) -> Plan:
+    """Compile (once per registry and type) the parameters of ``resource_type`` worth indexing."""
+    registry = registry or default_registry()
+    entries = []
+    uncompiled = []
+    for code, param in registry.params_for(resource_type).items():
+        if param.type in _NOT_EXTRACTED or param.expression is None or code == "_id":
+            continue
+        try:
+            compiled = compile_expression(param.expression)
+        except FhirPathError as exc:
+            uncompiled.append((code, param.expression, str(exc)))
+            continue
+        entries.append((code, _CONVERTERS[param.type], compiled))
+    return Plan(tuple(entries), tuple(uncompiled), registry.resource_types())
+
+
+def extract(
+    resource: dict[str, Any], registry: Registry | None = None, *, default_tz: tzinfo = UTC
+) -> IndexRows:
+    """Index rows for ``resource`` (see the module docstring for each table's row shape)."""
+    rows = IndexRows()
+    resource_type = resource.get("resourceType")
+    if type(resource_type) is not str:
+        return rows
+    plan = plan_for(resource_type, registry)
+    types = plan.resource_types
+    for code, convert, compiled in plan.entries:
+        try:
+            values = compiled(resource)
+            if values:
+                convert(code, values, rows, default_tz, types)
+        except (FhirPathError, TypeError, ValueError, AttributeError):
+            continue  # malformed data for this parameter: index the others
+    rows.dedupe()
+    return rows

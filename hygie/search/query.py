@@ -1,0 +1,263 @@
+"""Search criteria → SQL over the index tables (first cut: the common types and modifiers).
+
+Spec: https://hl7.org/fhir/R4/search.html. A criterion is one query parameter; repeated
+parameters are ANDed, comma-separated values ORed. Each criterion compiles to a condition on
+``r.rk`` (``r`` is the ``resource`` table) with ``?`` placeholders. Unknown parameters and bad
+values raise a 400 OperationOutcome naming the parameter (strict handling).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any
+
+from hygie.fhir.dates import date_range_ms
+from hygie.fhir.outcome import FhirError
+from hygie.fhir.searchparams import search_param
+from hygie.search import messages as _messages  # noqa: F401
+from hygie.search.normalize import fold
+
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+# Result-shaping parameters handled by the search interaction, not compiled here.
+CONTROL = frozenset(
+    {"_count", "_offset", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total",
+     "_format", "_pretty", "_contained", "_containedType"}
+)
+_SPLIT = re.compile(r"(?<!\\),")
+
+
+@dataclass(frozen=True, slots=True)
+class Sql:
+    clause: str
+    args: tuple[Any, ...]
+
+
+def split_values(raw: str) -> list[str]:
+    """Comma-separated OR values, honouring the ``\\,`` escape."""
+    return [v.replace("\\,", ",") for v in _SPLIT.split(raw)]
+
+
+def unescape(value: str) -> str:
+    return value.replace("\\$", "$").replace("\\|", "|").replace("\\\\", "\\")
+
+
+def split_token(value: str) -> tuple[str | None, str]:
+    """``system|code`` → (system, code); ``code`` → (None, code); escapes honoured."""
+    parts = re.split(r"(?<!\\)\|", value, maxsplit=1)
+    if len(parts) == 1:
+        return None, unescape(parts[0])
+    return unescape(parts[0]), unescape(parts[1])
+
+
+def bad(name: str, value: str, key: str = "bad_param") -> FhirError:
+    return FhirError.of(400, "invalid", key, name=name[:64], value=value[:100])
+
+
+def compile_criteria(
+    rtype: str, criteria: list[tuple[str, str]], pids: dict[tuple[str, str], int], tz: tzinfo
+) -> list[Sql]:
+    out: list[Sql] = []
+    for name, raw in criteria:
+        if name in CONTROL:
+            continue
+        code, _, modifier = name.partition(":")
+        out.append(_criterion(rtype, name, code, modifier, raw, pids, tz))
+    return out
+
+
+def _criterion(
+    rtype: str, name: str, code: str, modifier: str, raw: str, pids: dict[tuple[str, str], int], tz: tzinfo
+) -> Sql:
+    if code == "_id":
+        if modifier:
+            raise bad(name, raw, "bad_modifier")
+        ids = split_values(raw)
+        return Sql(f"r.id IN ({','.join('?' * len(ids))})", tuple(ids))
+    if code == "_lastUpdated":
+        return _or([_date_range("r.last_updated", "r.last_updated + 1", name, v, tz) for v in split_values(raw)])
+    param = search_param(rtype, code)
+    pid = pids.get((rtype, code))
+    if param is None or pid is None:
+        raise FhirError.of(400, "not-supported", "unknown_param", name=name[:64], type=rtype)
+    table = _TABLES.get(param.type)
+    if table is None:
+        raise FhirError.of(400, "not-supported", "unsupported_param", name=name[:64], type=param.type)
+    if modifier == "missing":
+        if raw not in ("true", "false"):
+            raise bad(name, raw)
+        op = "NOT IN" if raw == "true" else "IN"
+        return Sql(f"r.rk {op} (SELECT rk FROM idx_{table} WHERE pid = ?)", (pid,))
+    compile_value = _COMPILERS[param.type]
+    negate = modifier == "not" and param.type == "token"
+    parts = [compile_value(name, modifier if not negate else "", v, tz) for v in split_values(raw)]
+    cond = _or(parts)
+    op = "NOT IN" if negate else "IN"
+    return Sql(f"r.rk {op} (SELECT rk FROM idx_{table} WHERE pid = ? AND ({cond.clause}))", (pid, *cond.args))
+
+
+def _or(parts: list[Sql]) -> Sql:
+    if len(parts) == 1:
+        return parts[0]
+    return Sql(" OR ".join(f"({p.clause})" for p in parts), tuple(a for p in parts for a in p.args))
+
+
+def _prefix(value: str) -> tuple[str, str]:
+    if len(value) > 2 and value[:2] in PREFIXES and not value[2].isalpha():
+        return value[:2], value[2:]
+    return "eq", value
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _string(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
+    text = unescape(value)
+    if modifier == "exact":
+        return Sql("exact = ?", (text,))
+    if modifier == "contains":
+        return Sql("folded LIKE ? ESCAPE '\\'", (f"%{_like_escape(fold(text))}%",))
+    if modifier:
+        raise bad(name, value, "bad_modifier")
+    return Sql("folded LIKE ? ESCAPE '\\'", (f"{_like_escape(fold(text))}%",))
+
+
+def _token(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
+    if modifier:
+        raise bad(name, value, "bad_modifier")
+    system, code = split_token(value)
+    if system is None:
+        return Sql("code = ?", (code,))
+    if code == "":
+        return Sql("system = ?", (system,))
+    return Sql("system = ? AND code = ?", (system, code))
+
+
+def _reference(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
+    text = unescape(value)
+    if modifier and modifier != "identifier":
+        if "/" in text:
+            raise bad(name, value)
+        return Sql("target_type = ? AND target_id = ?", (modifier, text))
+    if modifier == "identifier":
+        raise FhirError.of(400, "not-supported", "unsupported_modifier", name=name[:64])
+    if "://" in text or text.startswith("urn:"):
+        return Sql("url = ?", (text,))
+    parts = text.split("/")
+    if len(parts) == 1:
+        return Sql("target_id = ?", (text,))
+    if len(parts) in (2, 4):
+        return Sql("target_type = ? AND target_id = ?", (parts[0], parts[1]))
+    raise bad(name, value)
+
+
+def _uri(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
+    text = unescape(value)
+    if modifier == "below":
+        return Sql("uri LIKE ? ESCAPE '\\'", (f"{_like_escape(text)}%",))
+    if modifier == "above":
+        return Sql("? LIKE replace(replace(uri, '%', '\\%'), '_', '\\_') || '%' ESCAPE '\\'", (text,))
+    if modifier:
+        raise bad(name, value, "bad_modifier")
+    return Sql("uri = ?", (text,))
+
+
+def _date(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
+    if modifier:
+        raise bad(name, value, "bad_modifier")
+    return _date_range("low", "high", name, value, tz)
+
+
+def _date_range(low: str, high: str, name: str, value: str, tz: tzinfo) -> Sql:
+    """Range semantics of https://hl7.org/fhir/R4/search.html#prefix on [low, high)."""
+    prefix, text = _prefix(value)
+    rng = date_range_ms(text, tz)
+    if rng is None:
+        raise bad(name, value)
+    lo, hi = rng
+    return _range_cond(prefix, low, high, lo, hi)
+
+
+def _range_cond(prefix: str, low: str, high: str, lo: Any, hi: Any) -> Sql:
+    inside = (f"{low} >= ? AND {high} <= ?", (lo, hi))
+    if prefix == "eq":
+        return Sql(*inside)
+    if prefix == "ne":
+        return Sql(f"NOT ({inside[0]})", inside[1])
+    if prefix == "gt":
+        return Sql(f"{high} > ?", (hi,))
+    if prefix == "lt":
+        return Sql(f"{low} < ?", (lo,))
+    if prefix == "ge":
+        return Sql(f"{high} > ? OR ({inside[0]})", (hi, *inside[1]))
+    if prefix == "le":
+        return Sql(f"{low} < ? OR ({inside[0]})", (lo, *inside[1]))
+    if prefix == "sa":
+        return Sql(f"{low} >= ?", (hi,))
+    if prefix == "eb":
+        return Sql(f"{high} <= ?", (lo,))
+    # ap: within 10 % of the value's range width either side (at least the range itself)
+    width = max(hi - lo, 1)
+    return Sql(f"{low} < ? AND {high} > ?", (hi + width // 10 + 1, lo - width // 10 - 1))
+
+
+def _number_range(value: str, name: str) -> tuple[str, float, float, float]:
+    prefix, text = _prefix(value)
+    try:
+        number = float(text)
+    except ValueError as exc:
+        raise bad(name, value) from exc
+    if not re.fullmatch(r"[+-]?\d+(\.\d+)?([eE][+-]?\d+)?", text):
+        raise bad(name, value)
+    decimals = len(text.split(".")[1]) if "." in text and "e" not in text.lower() else 0
+    half = 0.5 * 10 ** (-decimals)
+    return prefix, number, number - half, number + half
+
+
+def _number(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
+    if modifier:
+        raise bad(name, value, "bad_modifier")
+    prefix, number, lo, hi = _number_range(value, name)
+    return _numeric_cond(prefix, number, lo, hi)
+
+
+def _numeric_cond(prefix: str, number: float, lo: float, hi: float) -> Sql:
+    if prefix == "eq":
+        return Sql("value >= ? AND value < ?", (lo, hi))
+    if prefix == "ne":
+        return Sql("NOT (value >= ? AND value < ?)", (lo, hi))
+    ops = {"gt": ">", "lt": "<", "ge": ">=", "le": "<=", "sa": ">", "eb": "<"}
+    if prefix in ops:
+        return Sql(f"value {ops[prefix]} ?", (number,))
+    margin = abs(number) * 0.1
+    return Sql("value >= ? AND value <= ?", (number - margin, number + margin))
+
+
+def _quantity(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
+    if modifier:
+        raise bad(name, value, "bad_modifier")
+    parts = re.split(r"(?<!\\)\|", value)
+    if len(parts) not in (1, 3):
+        raise bad(name, value)
+    prefix, number, lo, hi = _number_range(parts[0], name)
+    cond = _numeric_cond(prefix, number, lo, hi)
+    if len(parts) == 3:
+        system, code = unescape(parts[1]), unescape(parts[2])
+        extra = ([("system = ?", system)] if system else []) + ([("code = ?", code)] if code else [])
+        if extra:
+            clause = " AND ".join(c for c, _ in extra)
+            return Sql(f"{clause} AND ({cond.clause})", (*(a for _, a in extra), *cond.args))
+    return cond
+
+
+_TABLES = {
+    "string": "string", "token": "token", "reference": "reference", "date": "date",
+    "number": "number", "quantity": "quantity", "uri": "uri",
+}
+_COMPILERS: dict[str, Callable[[str, str, str, tzinfo], Sql]] = {
+    "string": _string, "token": _token, "reference": _reference, "date": _date,
+    "number": _number, "quantity": _quantity, "uri": _uri,
+}

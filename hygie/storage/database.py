@@ -1,0 +1,214 @@
+"""Database connections for both backends: one contract, two dialects.
+
+All SQL in Hygie is written once with ``?`` placeholders and runs through :class:`Session`;
+the PostgreSQL backend rewrites placeholders to ``%s``. Work is a synchronous function of a
+session run in one database transaction:
+
+- SQLite (embedded default): one connection in WAL mode; work runs inline on the caller's
+  thread (the event loop), which serialises writers without lock hand-offs — the fastest shape
+  for one core. A ``threading.Lock`` keeps it safe when called from other threads (CLI, tests).
+- PostgreSQL: a psycopg connection pool; work runs in a worker thread so requests overlap.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+import anyio.to_thread
+
+from hygie.storage.migrations import MIGRATIONS, Dialect
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+
+@lru_cache(maxsize=4096)
+def _to_pyformat(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class Session:
+    """A connection inside one transaction, with dialect-neutral helpers."""
+
+    __slots__ = ("_conn", "dialect")
+
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        self._conn = conn
+        self.dialect: Dialect = dialect
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.dialect == "sqlite" else _to_pyformat(sql)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._conn.execute(self._sql(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        if self.dialect == "sqlite":
+            self._conn.executemany(sql, rows)
+        else:
+            with self._conn.cursor() as cur:
+                cur.executemany(_to_pyformat(sql), list(rows))
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self.execute(sql, params).fetchone()
+        return row
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        rows: list[Row] = self.execute(sql, params).fetchall()
+        return rows
+
+    def savepoint(self, name: str) -> None:
+        self.execute(f"SAVEPOINT {name}")
+
+    def release(self, name: str) -> None:
+        self.execute(f"RELEASE SAVEPOINT {name}")
+
+    def rollback_to(self, name: str) -> None:
+        self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+
+
+class Database(ABC):
+    """A database backend. ``run`` executes work in one transaction (commit or roll back)."""
+
+    dialect: Dialect
+    url: str
+
+    @abstractmethod
+    def run_sync(self, work: Callable[[Session], T], *, write: bool = True) -> T: ...
+
+    @abstractmethod
+    async def run(self, work: Callable[[Session], T], *, write: bool = True) -> T: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def upgrade(self) -> list[int]:
+        """Apply pending migrations; return the numbers applied."""
+
+        def work(s: Session) -> list[int]:
+            s.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
+            done = {r[0] for r in s.all("SELECT version FROM schema_version")}
+            applied = []
+            for number, migration in enumerate(MIGRATIONS, start=1):
+                if number in done:
+                    continue
+                for statement in migration[self.dialect]:
+                    s.execute(statement)
+                s.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+                applied.append(number)
+            return applied
+
+        return self.run_sync(work)
+
+    def schema_version(self) -> int:
+        def work(s: Session) -> int:
+            try:
+                row = s.one("SELECT max(version) FROM schema_version")
+            except Exception:  # table missing: an empty database
+                return 0
+            return int(row[0] or 0) if row else 0
+
+        return self.run_sync(work, write=False)
+
+    def ping(self) -> bool:
+        try:
+            return self.run_sync(lambda s: s.one("SELECT 1"), write=False) is not None
+        except Exception:
+            return False
+
+
+class SQLiteDatabase(Database):
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, url: str, synchronous: str = "NORMAL") -> None:
+        self.url = url
+        path = sqlite_path(url)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in (
+            "journal_mode=WAL",
+            f"synchronous={synchronous}",
+            "foreign_keys=ON",
+            "busy_timeout=10000",
+            "temp_store=MEMORY",
+            "cache_size=-65536",
+            "mmap_size=268435456",
+        ):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._lock = threading.Lock()
+
+    def run_sync(self, work: Callable[[Session], T], *, write: bool = True) -> T:
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                result = work(Session(conn, "sqlite"))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+    async def run(self, work: Callable[[Session], T], *, write: bool = True) -> T:
+        return self.run_sync(work, write=write)
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class PostgresDatabase(Database):
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self.url = url
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(pool_size, 1),
+            kwargs={"autocommit": False},
+            open=True,
+            name="hygie",
+        )
+        self._pool.wait(timeout=30)
+
+    def run_sync(self, work: Callable[[Session], T], *, write: bool = True) -> T:
+        with self._pool.connection() as conn:
+            if not write:
+                conn.execute("SET TRANSACTION READ ONLY")
+            return work(Session(conn, "postgresql"))  # pool commits on success, rolls back on error
+
+    async def run(self, work: Callable[[Session], T], *, write: bool = True) -> T:
+        return await anyio.to_thread.run_sync(lambda: self.run_sync(work, write=write))
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``sqlite://:memory:``."""
+    path = unquote(url.removeprefix("sqlite://").removeprefix("/"))
+    return ":memory:" if path == ":memory:" else path
+
+
+def open_database(url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 10) -> Database:
+    scheme = urlparse(url).scheme
+    if scheme == "sqlite":
+        return SQLiteDatabase(url, sqlite_synchronous)
+    if scheme in ("postgresql", "postgres"):
+        return PostgresDatabase(url, pool_size)
+    raise ValueError(f"unsupported database URL scheme: {scheme!r} (use sqlite:// or postgresql://)")

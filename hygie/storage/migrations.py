@@ -1,0 +1,130 @@
+"""Schema migrations for both backends.
+
+Each migration is a list of statements per dialect, applied in order inside a transaction and
+recorded in ``schema_version``. Append new migrations; never edit an applied one.
+
+Layout (both dialects, see docs/architecture.md):
+- ``resource``: one row per logical resource (current version pointer), integer key ``rk``;
+- ``resource_version``: every version ever written (zlib-compressed JSON body), global ``seq``
+  ordering for system history;
+- ``search_param``: (type, code) → small integer ``pid`` used by index rows;
+- ``idx_*``: search index rows of current, non-deleted versions, built by
+  :mod:`hygie.search.extract` (shared code) and keyed by ``rk``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Dialect = Literal["sqlite", "postgresql"]
+
+_SQLITE_1 = [
+    """CREATE TABLE resource (
+        rk INTEGER PRIMARY KEY,
+        type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        vid INTEGER NOT NULL,
+        deleted INTEGER NOT NULL,
+        last_updated INTEGER NOT NULL,
+        UNIQUE (type, id)
+    )""",
+    """CREATE TABLE resource_version (
+        seq INTEGER PRIMARY KEY,
+        rk INTEGER NOT NULL,
+        vid INTEGER NOT NULL,
+        method TEXT NOT NULL,
+        last_updated INTEGER NOT NULL,
+        deleted INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        UNIQUE (rk, vid)
+    )""",
+    "CREATE INDEX resource_version_time ON resource_version (last_updated)",
+    """CREATE TABLE search_param (
+        pid INTEGER PRIMARY KEY, type TEXT NOT NULL, code TEXT NOT NULL, UNIQUE (type, code))""",
+    """CREATE TABLE idx_token (rk INTEGER NOT NULL, pid INTEGER NOT NULL, system TEXT NOT NULL,
+        code TEXT NOT NULL, PRIMARY KEY (rk, pid, system, code)) WITHOUT ROWID""",
+    "CREATE INDEX idx_token_s ON idx_token (pid, code, system)",
+    """CREATE TABLE idx_string (rk INTEGER NOT NULL, pid INTEGER NOT NULL, folded TEXT NOT NULL,
+        exact TEXT NOT NULL, PRIMARY KEY (rk, pid, exact)) WITHOUT ROWID""",
+    "CREATE INDEX idx_string_s ON idx_string (pid, folded)",
+    """CREATE TABLE idx_reference (rk INTEGER NOT NULL, pid INTEGER NOT NULL,
+        target_type TEXT NOT NULL, target_id TEXT NOT NULL, url TEXT NOT NULL,
+        PRIMARY KEY (rk, pid, url)) WITHOUT ROWID""",
+    "CREATE INDEX idx_reference_s ON idx_reference (pid, target_id, target_type)",
+    "CREATE INDEX idx_reference_t ON idx_reference (target_id, target_type)",
+    """CREATE TABLE idx_date (rk INTEGER NOT NULL, pid INTEGER NOT NULL, low INTEGER NOT NULL,
+        high INTEGER NOT NULL, PRIMARY KEY (rk, pid, low, high)) WITHOUT ROWID""",
+    "CREATE INDEX idx_date_s ON idx_date (pid, low, high)",
+    """CREATE TABLE idx_number (rk INTEGER NOT NULL, pid INTEGER NOT NULL, value REAL NOT NULL,
+        low REAL NOT NULL, high REAL NOT NULL, PRIMARY KEY (rk, pid, value)) WITHOUT ROWID""",
+    "CREATE INDEX idx_number_s ON idx_number (pid, value)",
+    """CREATE TABLE idx_quantity (rk INTEGER NOT NULL, pid INTEGER NOT NULL, system TEXT NOT NULL,
+        code TEXT NOT NULL, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL,
+        PRIMARY KEY (rk, pid, system, code, value)) WITHOUT ROWID""",
+    "CREATE INDEX idx_quantity_s ON idx_quantity (pid, code, value)",
+    """CREATE TABLE idx_uri (rk INTEGER NOT NULL, pid INTEGER NOT NULL, uri TEXT NOT NULL,
+        PRIMARY KEY (rk, pid, uri)) WITHOUT ROWID""",
+    "CREATE INDEX idx_uri_s ON idx_uri (pid, uri)",
+]
+
+_PG_1 = [
+    """CREATE TABLE resource (
+        rk BIGSERIAL PRIMARY KEY,
+        type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        vid INTEGER NOT NULL,
+        deleted BOOLEAN NOT NULL,
+        last_updated BIGINT NOT NULL,
+        UNIQUE (type, id)
+    )""",
+    """CREATE TABLE resource_version (
+        seq BIGSERIAL PRIMARY KEY,
+        rk BIGINT NOT NULL,
+        vid INTEGER NOT NULL,
+        method TEXT NOT NULL,
+        last_updated BIGINT NOT NULL,
+        deleted BOOLEAN NOT NULL,
+        body BYTEA NOT NULL,
+        UNIQUE (rk, vid)
+    )""",
+    "ALTER TABLE resource_version ALTER COLUMN body SET STORAGE EXTERNAL",
+    "CREATE INDEX resource_version_time ON resource_version (last_updated)",
+    """CREATE TABLE search_param (
+        pid SERIAL PRIMARY KEY, type TEXT NOT NULL, code TEXT NOT NULL, UNIQUE (type, code))""",
+    """CREATE TABLE idx_token (rk BIGINT NOT NULL, pid INTEGER NOT NULL, system TEXT NOT NULL,
+        code TEXT NOT NULL)""",
+    "CREATE INDEX idx_token_rk ON idx_token (rk)",
+    "CREATE INDEX idx_token_s ON idx_token (pid, code, system)",
+    """CREATE TABLE idx_string (rk BIGINT NOT NULL, pid INTEGER NOT NULL, folded TEXT NOT NULL,
+        exact TEXT NOT NULL)""",
+    "CREATE INDEX idx_string_rk ON idx_string (rk)",
+    "CREATE INDEX idx_string_s ON idx_string (pid, folded text_pattern_ops)",
+    """CREATE TABLE idx_reference (rk BIGINT NOT NULL, pid INTEGER NOT NULL,
+        target_type TEXT NOT NULL, target_id TEXT NOT NULL, url TEXT NOT NULL)""",
+    "CREATE INDEX idx_reference_rk ON idx_reference (rk)",
+    "CREATE INDEX idx_reference_s ON idx_reference (pid, target_id, target_type)",
+    "CREATE INDEX idx_reference_t ON idx_reference (target_id, target_type)",
+    """CREATE TABLE idx_date (rk BIGINT NOT NULL, pid INTEGER NOT NULL, low BIGINT NOT NULL,
+        high BIGINT NOT NULL)""",
+    "CREATE INDEX idx_date_rk ON idx_date (rk)",
+    "CREATE INDEX idx_date_s ON idx_date (pid, low, high)",
+    """CREATE TABLE idx_number (rk BIGINT NOT NULL, pid INTEGER NOT NULL,
+        value DOUBLE PRECISION NOT NULL, low DOUBLE PRECISION NOT NULL,
+        high DOUBLE PRECISION NOT NULL)""",
+    "CREATE INDEX idx_number_rk ON idx_number (rk)",
+    "CREATE INDEX idx_number_s ON idx_number (pid, value)",
+    """CREATE TABLE idx_quantity (rk BIGINT NOT NULL, pid INTEGER NOT NULL, system TEXT NOT NULL,
+        code TEXT NOT NULL, value DOUBLE PRECISION NOT NULL, low DOUBLE PRECISION NOT NULL,
+        high DOUBLE PRECISION NOT NULL)""",
+    "CREATE INDEX idx_quantity_rk ON idx_quantity (rk)",
+    "CREATE INDEX idx_quantity_s ON idx_quantity (pid, code, value)",
+    """CREATE TABLE idx_uri (rk BIGINT NOT NULL, pid INTEGER NOT NULL, uri TEXT NOT NULL)""",
+    "CREATE INDEX idx_uri_rk ON idx_uri (rk)",
+    "CREATE INDEX idx_uri_s ON idx_uri (pid, uri)",
+]
+
+MIGRATIONS: list[dict[Dialect, list[str]]] = [
+    {"sqlite": _SQLITE_1, "postgresql": _PG_1},
+]
+
+INDEX_TABLES = ("token", "string", "reference", "date", "number", "quantity", "uri")

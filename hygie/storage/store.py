@@ -1,0 +1,315 @@
+"""Versioned resource storage on a :class:`~hygie.storage.database.Session`.
+
+One code path for both backends. Every write keeps the previous versions; index rows for
+search are rebuilt from the new current version by shared code (:mod:`hygie.search.extract`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import zlib
+from base64 import b32encode
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from hygie.search.extract import IndexRows, extract
+from hygie.storage.database import Session
+from hygie.storage.migrations import INDEX_TABLES
+
+_INSERT = {
+    "token": "INSERT INTO idx_token (rk, pid, system, code) VALUES (?, ?, ?, ?)",
+    "string": "INSERT INTO idx_string (rk, pid, folded, exact) VALUES (?, ?, ?, ?)",
+    "reference": "INSERT INTO idx_reference (rk, pid, target_type, target_id, url) VALUES (?, ?, ?, ?, ?)",
+    "date": "INSERT INTO idx_date (rk, pid, low, high) VALUES (?, ?, ?, ?)",
+    "number": "INSERT INTO idx_number (rk, pid, value, low, high) VALUES (?, ?, ?, ?, ?)",
+    "quantity": "INSERT INTO idx_quantity (rk, pid, system, code, value, low, high) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "uri": "INSERT INTO idx_uri (rk, pid, uri) VALUES (?, ?, ?)",
+}
+_DELETE = {t: f"DELETE FROM idx_{t} WHERE rk = ?" for t in INDEX_TABLES}
+# Columns stored as '' when absent (primary-key members cannot be NULL).
+_NOT_NULL = {"token": (1, 2), "reference": (1, 2, 3), "quantity": (1, 2)}
+
+
+def new_id() -> str:
+    """A server-assigned logical id: 80 random bits, 16 lowercase base32 characters."""
+    return b32encode(secrets.token_bytes(10)).decode("ascii").lower()
+
+
+def now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def instant(ms: int) -> str:
+    """FHIR instant with millisecond precision in UTC."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def pack(body: bytes) -> bytes:
+    return zlib.compress(body, 1)
+
+
+def unpack(data: bytes | memoryview) -> bytes:
+    return zlib.decompress(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One stored version of a resource. ``body`` is its JSON (with id and meta), None if deleted."""
+
+    type: str
+    id: str
+    vid: int
+    last_updated: int
+    deleted: bool
+    method: str
+    body: bytes | None
+    rk: int = 0
+    seq: int = 0
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.vid}"'
+
+    @property
+    def last_modified(self) -> datetime:
+        return datetime.fromtimestamp(self.last_updated / 1000, UTC)
+
+    def resource(self) -> dict[str, Any]:
+        if self.body is None:
+            raise ValueError("deleted version has no body")
+        data: dict[str, Any] = orjson.loads(self.body)
+        return data
+
+
+def stamp(resource: dict[str, Any], rtype: str, rid: str, vid: int, ms: int) -> dict[str, Any]:
+    """Return the resource as stored: resourceType, id, meta first; server-owned meta set."""
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(vid)
+    meta["lastUpdated"] = instant(ms)
+    out: dict[str, Any] = {"resourceType": rtype, "id": rid, "meta": meta}
+    for key, value in resource.items():
+        if key not in out:
+            out[key] = value
+    return out
+
+
+class Store:
+    """Resource operations inside one transaction. Not thread-safe; one per unit of work."""
+
+    def __init__(self, session: Session, params: dict[tuple[str, str], int]) -> None:
+        self.s = session
+        self.params = params
+
+    # -- reads -----------------------------------------------------------------------------
+    def read(self, rtype: str, rid: str, *, for_update: bool = False) -> Version | None:
+        lock = " FOR UPDATE OF r" if for_update and self.s.dialect == "postgresql" else ""
+        row = self.s.one(
+            "SELECT r.rk, r.vid, r.deleted, r.last_updated, v.method, v.body, v.seq "
+            "FROM resource r JOIN resource_version v ON v.rk = r.rk AND v.vid = r.vid "
+            f"WHERE r.type = ? AND r.id = ?{lock}",
+            (rtype, rid),
+        )
+        if row is None:
+            return None
+        rk, vid, deleted, ms, method, body, seq = row
+        return Version(rtype, rid, vid, ms, bool(deleted), method, None if deleted else unpack(body), rk, seq)
+
+    def vread(self, rtype: str, rid: str, vid: int) -> Version | None:
+        row = self.s.one(
+            "SELECT r.rk, v.deleted, v.last_updated, v.method, v.body, v.seq "
+            "FROM resource r JOIN resource_version v ON v.rk = r.rk "
+            "WHERE r.type = ? AND r.id = ? AND v.vid = ?",
+            (rtype, rid, vid),
+        )
+        if row is None:
+            return None
+        rk, deleted, ms, method, body, seq = row
+        return Version(rtype, rid, vid, ms, bool(deleted), method, None if deleted else unpack(body), rk, seq)
+
+    def read_many(self, rks: Sequence[int]) -> list[Version]:
+        """Current versions for resource keys, in the given order (missing ones dropped)."""
+        if not rks:
+            return []
+        found: dict[int, Version] = {}
+        for start in range(0, len(rks), 500):
+            chunk = list(rks[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for rk, rtype, rid, vid, deleted, ms, method, body, seq in self.s.all(
+                "SELECT r.rk, r.type, r.id, r.vid, r.deleted, r.last_updated, v.method, v.body, v.seq "
+                "FROM resource r JOIN resource_version v ON v.rk = r.rk AND v.vid = r.vid "
+                f"WHERE r.rk IN ({marks})",
+                chunk,
+            ):
+                found[rk] = Version(
+                    rtype, rid, vid, ms, bool(deleted), method, None if deleted else unpack(body), rk, seq
+                )
+        return [found[rk] for rk in rks if rk in found]
+
+    # -- writes ----------------------------------------------------------------------------
+    def create(self, rtype: str, resource: dict[str, Any], rid: str | None = None) -> Version:
+        """Store a new resource (server id unless ``rid``); the caller checks ``rid`` is free."""
+        rid = rid or new_id()
+        ms = now_ms()
+        stored = stamp(resource, rtype, rid, 1, ms)
+        row = self.s.one(
+            "INSERT INTO resource (type, id, vid, deleted, last_updated) VALUES (?, ?, 1, ?, ?) "
+            "RETURNING rk",
+            (rtype, rid, self._false, ms),
+        )
+        assert row is not None
+        return self._write_version(row[0], rtype, rid, 1, ms, "POST", stored, reindex=False)
+
+    def update(self, current: Version, resource: dict[str, Any], method: str = "PUT") -> Version:
+        """Store a new version over ``current`` (which may be a deletion)."""
+        vid = current.vid + 1
+        ms = max(now_ms(), current.last_updated)
+        stored = stamp(resource, current.type, current.id, vid, ms)
+        self.s.execute(
+            "UPDATE resource SET vid = ?, deleted = ?, last_updated = ? WHERE rk = ?",
+            (vid, self._false, ms, current.rk),
+        )
+        return self._write_version(
+            current.rk, current.type, current.id, vid, ms, method, stored, reindex=not current.deleted
+        )
+
+    def delete(self, current: Version) -> Version:
+        """Record a deletion version over a live ``current`` version."""
+        vid = current.vid + 1
+        ms = max(now_ms(), current.last_updated)
+        self.s.execute(
+            "UPDATE resource SET vid = ?, deleted = ?, last_updated = ? WHERE rk = ?",
+            (vid, self._true, ms, current.rk),
+        )
+        seq = self._insert_version(current.rk, vid, "DELETE", ms, True, b"")
+        self._clear_index(current.rk)
+        return Version(current.type, current.id, vid, ms, True, "DELETE", None, current.rk, seq)
+
+    @property
+    def _true(self) -> Any:
+        return True if self.s.dialect == "postgresql" else 1
+
+    @property
+    def _false(self) -> Any:
+        return False if self.s.dialect == "postgresql" else 0
+
+    def _insert_version(self, rk: int, vid: int, method: str, ms: int, deleted: bool, body: bytes) -> int:
+        row = self.s.one(
+            "INSERT INTO resource_version (rk, vid, method, last_updated, deleted, body) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+            (rk, vid, method, ms, self._true if deleted else self._false, pack(body)),
+        )
+        assert row is not None
+        return int(row[0])
+
+    def _write_version(
+        self,
+        rk: int,
+        rtype: str,
+        rid: str,
+        vid: int,
+        ms: int,
+        method: str,
+        stored: dict[str, Any],
+        *,
+        reindex: bool,
+    ) -> Version:
+        body = orjson.dumps(stored)
+        seq = self._insert_version(rk, vid, method, ms, False, body)
+        if reindex:
+            self._clear_index(rk)
+        self._index(rk, rtype, extract(stored))
+        return Version(rtype, rid, vid, ms, False, method, body, rk, seq)
+
+    def _clear_index(self, rk: int) -> None:
+        for table in INDEX_TABLES:
+            self.s.execute(_DELETE[table], (rk,))
+
+    def _index(self, rk: int, rtype: str, rows: IndexRows) -> None:
+        params = self.params
+        for table in INDEX_TABLES:
+            table_rows: Iterable[tuple[Any, ...]] = getattr(rows, table)
+            out = []
+            fill = _NOT_NULL.get(table, ())
+            for row in table_rows:
+                pid = params.get((rtype, row[0]))
+                if pid is None:
+                    continue
+                values = list(row[1:])
+                for i in fill:
+                    if values[i - 1] is None:
+                        values[i - 1] = ""
+                out.append((rk, pid, *values))
+            if out:
+                self.s.executemany(_INSERT[table], out)
+
+    # -- history ---------------------------------------------------------------------------
+    def history(
+        self,
+        rtype: str | None,
+        rid: str | None,
+        *,
+        since: int | None,
+        before_seq: int | None,
+        at_or_before: int | None,
+        limit: int,
+    ) -> list[Version]:
+        """Versions newest first; ``before_seq`` pages backwards through the global sequence."""
+        where, args = [], []
+        if rtype is not None:
+            where.append("r.type = ?")
+            args.append(rtype)
+        if rid is not None:
+            where.append("r.id = ?")
+            args.append(rid)
+        if since is not None:
+            where.append("v.last_updated >= ?")
+            args.append(since)
+        if at_or_before is not None:
+            where.append("v.last_updated <= ?")
+            args.append(at_or_before)
+        if before_seq is not None:
+            where.append("v.seq < ?")
+            args.append(before_seq)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self.s.all(
+            "SELECT r.rk, r.type, r.id, v.vid, v.deleted, v.last_updated, v.method, v.body, v.seq "
+            f"FROM resource_version v JOIN resource r ON r.rk = v.rk {clause} "
+            "ORDER BY v.seq DESC LIMIT ?",
+            (*args, limit),
+        )
+        return [
+            Version(rt, ri, vid, ms, bool(d), method, None if d else unpack(body), rk, seq)
+            for rk, rt, ri, vid, d, ms, method, body, seq in rows
+        ]
+
+    def history_count(self, rtype: str | None, rid: str | None, since: int | None) -> int:
+        where, args = [], []
+        if rtype is not None:
+            where.append("r.type = ?")
+            args.append(rtype)
+        if rid is not None:
+            where.append("r.id = ?")
+            args.append(rid)
+        if since is not None:
+            where.append("v.last_updated >= ?")
+            args.append(since)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        row = self.s.one(f"SELECT count(*) FROM resource_version v JOIN resource r ON r.rk = v.rk {clause}", args)
+        return int(row[0]) if row else 0
+
+
+def load_params(session: Session, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Ensure every (type, code) has a ``pid``; return the full map."""
+    known = {(t, c): pid for pid, t, c in session.all("SELECT pid, type, code FROM search_param")}
+    missing = [key for key in wanted if key not in known]
+    if missing:
+        session.executemany(
+            "INSERT INTO search_param (type, code) VALUES (?, ?) ON CONFLICT DO NOTHING", missing
+        )
+        known = {(t, c): pid for pid, t, c in session.all("SELECT pid, type, code FROM search_param")}
+    return known
