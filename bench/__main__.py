@@ -43,6 +43,8 @@ def bench_crud(db: str, duration: float, connections: int, warmup: float, seed: 
         if not keep:
             _discard(database)
     summary = result.summary()
+    per_op = summary["per_op"]
+    summary["per_op"] = {op: per_op[op] for op in [*crud.OPS, *per_op] if op in per_op}
     print(f"crud/{db}: {summary['ops_per_s']:,.0f} ops/s, p50 {summary['p50_ms']} ms, "
           f"p99 {summary['p99_ms']} ms, errors {summary['errors']} {summary['statuses']}, "
           f"server CPU {server_block['cpu_fraction']:.0%}, loadgen CPU {summary['loadgen_cpu_fraction']:.0%}")

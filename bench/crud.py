@@ -32,6 +32,10 @@ VITALS = [
     ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", 88, 100),
 ]
 
+OPS = ["create Patient", "create Encounter", "create Observation", "read Patient", "read Observation",
+       "update Patient", "update Observation", "delete Observation", "delete Encounter", "delete Patient"]
+"""The chain's operations, in order (the names the results are keyed by)."""
+
 
 def _id_from(response: Response) -> str | None:
     """Logical id of a created resource: from ``Location`` (…/Type/id/_history/v) or the body."""

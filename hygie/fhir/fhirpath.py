@@ -583,22 +583,36 @@ def _logic(op: str, a: bool | None, b: bool | None) -> list[Any]:
 def _type_filter(name: str) -> _Fn:
     any_resource = name in _RESOURCE_BASES
 
+    def matches(item: Any) -> bool:
+        if type(item) is not dict or "resourceType" not in item:
+            return False
+        return any_resource or item["resourceType"] == name
+
     def run(focus: list[Any], root: dict[str, Any]) -> list[Any]:
-        return [
-            item
-            for item in focus
-            if type(item) is dict
-            and "resourceType" in item
-            and (any_resource or item["resourceType"] == name)
-        ]
+        if len(focus) == 1:  # the usual case: the resource itself
+            return focus if matches(focus[0]) else []
+        return [item for item in focus if matches(item)]
 
     return run
 
 
-def _member(base: _Fn | None, name: str) -> _Fn:
-    if base is None:
-        return lambda focus, root: _children(focus, name)
-    return lambda focus, root: _children(base(focus, root), name)
+def _member(base: _Fn | None, names: tuple[str, ...]) -> _Fn:
+    """Navigate ``names`` in turn from ``base`` (or from the focus)."""
+    if len(names) == 1:
+        name = names[0]
+        if base is None:
+            return lambda focus, root: _children(focus, name)
+        return lambda focus, root: _children(base(focus, root), name)
+
+    def run(focus: list[Any], root: dict[str, Any]) -> list[Any]:
+        coll = focus if base is None else base(focus, root)
+        for name in names:
+            if not coll:
+                return coll
+            coll = _children(coll, name)
+        return coll
+
+    return run
 
 
 def _compile_type_op(op: str, operand: _Node, type_name: str) -> _Fn:
@@ -804,9 +818,17 @@ def _compile(node: _Node) -> _Fn:
     if isinstance(node, _Ident):
         if node.name[:1].isupper():
             return _type_filter(node.name)
-        return _member(None, node.name)
+        return _member(None, (node.name,))
     if isinstance(node, _Member):
-        return _member(_compile(node.base), node.name)
+        names = [node.name]
+        start: _Node = node.base
+        while isinstance(start, _Member):
+            names.append(start.name)
+            start = start.base
+        names.reverse()
+        if isinstance(start, _Ident) and not start.name[:1].isupper():
+            return _member(None, (start.name, *names))
+        return _member(_compile(start), tuple(names))
     if isinstance(node, _Call):
         return _compile_call(node)
     if isinstance(node, _Index):

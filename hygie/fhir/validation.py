@@ -45,6 +45,8 @@ _LOCAL_RE: Final = re.compile(rf"#({_ID})?")
 _ABSOLUTE_RE: Final = re.compile(r"https?://[^\s/]+/\S*")
 _CONDITIONAL_RE: Final = re.compile(r"([A-Za-z]+)\?\S+")
 _EVENT_ATTRIBUTE_RE: Final = re.compile(r"<[^>]*\son[a-z]+\s*=")
+_ROOT: Final = 1  # walk() mode: a resource (resourceType allowed)
+_HAS_VALUE: Final = 2  # walk() mode: the Element of a primitive that has a value (id alone is fine)
 _CONDITIONAL_BUNDLES: Final = frozenset({"transaction", "batch"})
 
 register(
@@ -250,7 +252,7 @@ class _Validator:
         if rtype == "Bundle" and _is_one_of(value.get("type"), _CONDITIONAL_BUNDLES):
             scope.conditional = True
         outer, self.scope = self.scope, scope
-        self.walk(value, self.nodes[rtype], here, True)
+        self.walk(value, self.nodes[rtype], here, _ROOT)
         self.scope = outer
         for contained_id, refers_to_container, contained_loc in scope.contained:
             if refers_to_container or (type(contained_id) is str and "#" + contained_id in scope.refs):
@@ -273,12 +275,13 @@ class _Validator:
 
     # -- complex values ------------------------------------------------------------------------
 
-    def walk(self, obj: dict[str, Any], node: Node, loc: Loc, root: bool) -> None:
-        """Check one JSON object against a type or backbone element."""
+    def walk(self, obj: dict[str, Any], node: Node, loc: Loc, mode: int = 0) -> None:
+        """Check one JSON object against a type or backbone element (``mode``: _ROOT, _HAS_VALUE)."""
         if self.depth >= MAX_DEPTH:
             self.add("too-costly", "validation.too_deep", loc, max=MAX_DEPTH)
             return
-        if not obj or (len(obj) == 1 and "id" in obj and not root):
+        root = mode == _ROOT
+        if not obj or (len(obj) == 1 and "id" in obj and not mode):  # ele-1
             self.add("structure", "validation.empty_object", loc)
             return
         self.depth += 1
@@ -376,7 +379,7 @@ class _Validator:
         node = element.node
         if node is None:  # abstract type (never in the base definitions)
             return
-        self.walk(value, node, loc, False)
+        self.walk(value, node, loc)
         if element.system_codes is not None:
             self.coded(element, value, loc)
         elif element.type_code == "Extension":
@@ -421,15 +424,15 @@ class _Validator:
 
     def primitive_extension(self, obj: dict[str, Any], element: Element, value: object, loc: Loc) -> None:
         """The ``_name`` sibling of a primitive: an Element (id, extension) or an aligned array."""
+        main = obj.get(element.key)
         if not element.many:
-            self.element_extension(value, (loc, element.label, -1))
+            self.element_extension(value, (loc, element.label, -1), main is not None)
             return
         if type(value) is not list:
             self.add(
                 "structure", "validation.expected_array", (loc, element.label, -1), name="_" + element.key
             )
             return
-        main = obj.get(element.key)
         if main is not None and (type(main) is not list or len(main) != len(value)):
             self.add(
                 "structure",
@@ -442,13 +445,14 @@ class _Validator:
                 if main is None:
                     self.add("structure", "validation.null_value", (loc, element.label, index))
                 continue
-            self.element_extension(item, (loc, element.label, index))
+            has_value = type(main) is list and index < len(main) and main[index] is not None
+            self.element_extension(item, (loc, element.label, index), has_value)
 
-    def element_extension(self, value: object, loc: Loc) -> None:
+    def element_extension(self, value: object, loc: Loc, has_value: bool) -> None:
         if type(value) is not dict:
             self.add("structure", "validation.expected_object", loc, name="_" + loc[1])
             return
-        self.walk(value, self.element_node, loc, False)
+        self.walk(value, self.element_node, loc, _HAS_VALUE if has_value else 0)
 
     # -- special rules -------------------------------------------------------------------------
 
