@@ -22,23 +22,18 @@ def _dbs(choice: str) -> list[str]:
     return ["sqlite", "postgresql"] if choice == "both" else [choice]
 
 
-def _server_block(srv: server.Server, cpu_from: list[float], result: RunResult) -> dict[str, Any]:
-    used = srv.cpu_seconds() - cpu_from[0]
-    fraction = round(used / result.wall_s, 3) if result.wall_s else 0.0
-    return {"cpu_seconds": round(used, 3), "cpu_fraction": fraction}
-
-
 def bench_crud(db: str, duration: float, connections: int, warmup: float, seed: int, keep: bool) -> Any:
     """Run the CRUD chain on a fresh server and database; return the saved result path."""
+    background = server.background_load()
     database = server.fresh_database(db, "crud")
     try:
         with server.running_server(database, "crud") as srv:
-            cpu_from = [0.0]
+            sampler = server.CpuSampler(srv)
             result = run_sync(run(
                 srv.host, srv.port, crud.scenario(seed), connections=connections, duration=duration,
-                warmup=warmup, on_window=lambda: cpu_from.__setitem__(0, srv.cpu_seconds()),
+                warmup=warmup, on_window=sampler.start,
             ))
-            server_block = _server_block(srv, cpu_from, result)
+            server_block = sampler.stop()
     finally:
         if not keep:
             _discard(database)
@@ -47,25 +42,27 @@ def bench_crud(db: str, duration: float, connections: int, warmup: float, seed: 
     summary["per_op"] = {op: per_op[op] for op in [*crud.OPS, *per_op] if op in per_op}
     print(f"crud/{db}: {summary['ops_per_s']:,.0f} ops/s, p50 {summary['p50_ms']} ms, "
           f"p99 {summary['p99_ms']} ms, errors {summary['errors']} {summary['statuses']}, "
-          f"server CPU {server_block['cpu_fraction']:.0%}, loadgen CPU {summary['loadgen_cpu_fraction']:.0%}")
+          f"{_cpu_text(server_block, summary)}")
     for op, s in summary["per_op"].items():
         print(f"  {op:<20} {s['ops_per_s']:>8,.0f}/s  p50 {s['p50_ms']:>7} p95 {s['p95_ms']:>7} "
               f"p99 {s['p99_ms']:>7} ms  errors {s['errors']}")
     params = {"duration_s": duration, "warmup_s": warmup, "connections": connections, "seed": seed}
-    return report.save("crud", db, {"params": params, "summary": summary, "server": server_block})
+    return report.save("crud", db, {"params": params, "summary": summary, "server": server_block,
+                                    "background": background})
 
 
 def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
     """Import the Synthea bundles on a fresh server and database; return the saved result path."""
     files = importer.load_bundles(limit=bundles)
+    background = server.background_load()
     database = server.fresh_database(db, "import")
     try:
         with server.running_server(database, "import") as srv:
             database.baseline_bytes = database.size_bytes()
-            cpu_from = [0.0]
+            sampler = server.CpuSampler(srv)
 
             async def go() -> tuple[RunResult, importer.ImportOutcome]:
-                cpu_from[0] = srv.cpu_seconds()
+                sampler.start()
                 return await importer.import_bundles(srv.host, srv.port, files, clients)
 
             loop = new_event_loop()
@@ -73,7 +70,7 @@ def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
                 result, outcome = loop.run_until_complete(go())
             finally:
                 loop.close()
-            server_block = _server_block(srv, cpu_from, result)
+            server_block = sampler.stop()
         size = database.size_bytes()  # server stopped: SQLite checkpointed, PostgreSQL settled
     finally:
         if not keep:
@@ -100,18 +97,19 @@ def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
           f"{imp['resources']:,} resources in {result.wall_s:.1f} s = "
           f"{imp['resources_per_s']:,.0f} resources/s, "
           f"{disk['bytes_per_resource']} bytes/resource (net of {database.baseline_bytes:,} empty), "
-          f"server CPU {server_block['cpu_fraction']:.0%}")
+          f"{_cpu_text(server_block, summary)}")
     for failure in outcome.failures:
         print(f"  FAILED {failure['bundle']} ({failure['entries']} entries) → {failure['status']}:\n"
               f"    {failure['outcome'][:2000]}", file=sys.stderr)
     params = {"bundles": len(files), "clients": clients}
     return report.save("import", db, {"params": params, "summary": summary, "server": server_block,
-                                      "import": imp})
+                                      "import": imp, "background": background})
 
 
 def bench_ceiling(duration: float, connections: int) -> Any:
     """Load generator ceiling: a trivial asyncio server, then Hygie's /healthz (SQLite)."""
     targets: dict[str, Any] = {}
+    background = server.background_load()
     trivial = server.start_trivial()
     try:
         targets["trivial asyncio server"] = _ceiling_one(trivial, duration, connections)
@@ -126,17 +124,22 @@ def bench_ceiling(duration: float, connections: int) -> Any:
     for name, block in targets.items():
         s = block["summary"]
         print(f"ceiling/{name}: {s['ops_per_s']:,.0f} req/s, p99 {s['p99_ms']} ms, "
-              f"loadgen CPU {s['loadgen_cpu_fraction']:.0%}, server CPU {block['server_cpu_fraction']:.0%}")
+              f"{_cpu_text(block['server'], s)}")
     params = {"duration_s": duration, "connections": connections}
-    return report.save("ceiling", "none", {"params": params, "targets": targets})
+    return report.save("ceiling", "none", {"params": params, "targets": targets, "background": background})
 
 
 def _ceiling_one(srv: server.Server, duration: float, connections: int) -> dict[str, Any]:
-    cpu_from = [0.0]
+    sampler = server.CpuSampler(srv)
     result = run_sync(run(srv.host, srv.port, crud.healthz, connections=connections, duration=duration,
-                          warmup=1.0, on_window=lambda: cpu_from.__setitem__(0, srv.cpu_seconds())))
-    used = srv.cpu_seconds() - cpu_from[0]
-    return {"summary": result.summary(), "server_cpu_fraction": round(used / result.wall_s, 3)}
+                          warmup=1.0, on_window=sampler.start))
+    return {"summary": result.summary(), "server": sampler.stop()}
+
+
+def _cpu_text(block: dict[str, float], summary: dict[str, Any]) -> str:
+    core0, core1 = block.get("core0_busy", 0.0), block.get("core1_busy", 0.0)
+    return (f"server process CPU {block['cpu_fraction']:.0%}, core 0 busy {core0:.0%}, "
+            f"loadgen CPU {summary['loadgen_cpu_fraction']:.0%}, core 1 busy {core1:.0%}")
 
 
 def _discard(database: server.Database) -> None:

@@ -127,9 +127,13 @@ def _pct(fraction: Any) -> str:
     return "–" if not isinstance(fraction, int | float) else f"{fraction * 100:.0f} %"
 
 
+def _cpu(block: dict[str, Any]) -> str:
+    return f"{_pct(block.get('cpu_fraction'))} ({_pct(block.get('core0_busy'))})"
+
+
 def _crud_rows(runs: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| database | ops/s (= per core) | p50 ms | p95 ms | p99 ms | errors | server CPU | "
+        "| database | ops/s (= per core) | p50 ms | p95 ms | p99 ms | errors | server CPU (core 0 busy) | "
         "loadgen CPU | connections × s | date | commit |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
@@ -137,7 +141,7 @@ def _crud_rows(runs: list[dict[str, Any]]) -> list[str]:
         s = r["summary"]
         lines.append(
             f"| {r['db']} | **{_num(s['ops_per_s'])}** | {_num(s['p50_ms'], 1)} | {_num(s['p95_ms'], 1)} | "
-            f"**{_num(s['p99_ms'], 1)}** | {s['errors']} | {_pct(r['server'].get('cpu_fraction'))} | "
+            f"**{_num(s['p99_ms'], 1)}** | {s['errors']} | {_cpu(r['server'])} | "
             f"{_num(s['loadgen_cpu_fraction'] * 100)} % | {s['connections']} × {_num(s['wall_s'])} | "
             f"{r['timestamp'][:10]} | `{r['commit']}` |"
         )
@@ -163,7 +167,7 @@ def _per_op_rows(run: dict[str, Any]) -> list[str]:
 def _import_rows(runs: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| database | bundles (failed) | resources | wall s | resources/s (= per core) | "
-        "bytes/resource | bundle p50 / p99 ms | server CPU | date | commit |",
+        "bytes/resource | bundle p50 / p99 ms | server CPU (core 0 busy) | date | commit |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in runs:
@@ -173,14 +177,14 @@ def _import_rows(runs: list[dict[str, Any]]) -> list[str]:
             f"{_num(s['wall_s'], 1)} | **{_num(imp['resources_per_s'])}** | "
             f"**{_num(imp['disk'].get('bytes_per_resource'))}** | "
             f"{_num(s['p50_ms'])} / {_num(s['p99_ms'])} | "
-            f"{_pct(r['server'].get('cpu_fraction'))} | {r['timestamp'][:10]} | `{r['commit']}` |"
+            f"{_cpu(r['server'])} | {r['timestamp'][:10]} | `{r['commit']}` |"
         )
     return lines
 
 
 def _ceiling_rows(runs: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| target (core 0) | req/s | p99 ms | loadgen CPU (core 1) | server CPU | date |",
+        "| target (core 0) | req/s | p99 ms | loadgen CPU (core 1) | server CPU (core 0 busy) | date |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for r in runs:
@@ -188,7 +192,7 @@ def _ceiling_rows(runs: list[dict[str, Any]]) -> list[str]:
             s = block["summary"]
             lines.append(
                 f"| {target} | {_num(s['ops_per_s'])} | {_num(s['p99_ms'], 2)} | "
-                f"{_num(s['loadgen_cpu_fraction'] * 100)} % | {_num(block['server_cpu_fraction'] * 100)} % | "
+                f"{_num(s['loadgen_cpu_fraction'] * 100)} % | {_cpu(block['server'])} | "
                 f"{r['timestamp'][:10]} |"
             )
     return lines
@@ -236,6 +240,11 @@ def render(found: dict[tuple[str, str], dict[str, Any]]) -> str:
         "pinned to core 1; loopback HTTP/1.1 keep-alive. Figures are therefore per core.",
         "",
     ]
+    busy = [f"{name}/{db}" for (name, db), r in sorted(found.items())
+            if any(v > 0.1 for v in r.get("background", {}).values())]
+    if busy:
+        out += [f"- **Warning**: the machine was busy with other work before {', '.join(busy)}: "
+                "those figures are low. Re-run on a quiet machine.", ""]
     comparison = _comparison(found)
     if comparison:
         out += ["### Per-core comparison", "", *comparison, ""]

@@ -191,6 +191,68 @@ class Server:
                 self.process.wait(timeout)
 
 
+def core_ticks() -> dict[int, tuple[int, int]]:
+    """Per core (busy, total) jiffies from /proc/stat; busy excludes idle and iowait."""
+    ticks: dict[int, tuple[int, int]] = {}
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return ticks
+    for line in lines:
+        name, *values = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            numbers = [int(v) for v in values[:8]]  # user nice system idle iowait irq softirq steal
+            total = sum(numbers)
+            ticks[int(name[3:])] = (total - numbers[3] - numbers[4], total)
+    return ticks
+
+
+def background_load(seconds: float = 1.0) -> dict[str, float]:
+    """How busy each core is with nothing of ours running (other processes skew the figures)."""
+    before = core_ticks()
+    time.sleep(seconds)
+    load = {}
+    for core, (busy, total) in core_ticks().items():
+        busy0, total0 = before.get(core, (0, 0))
+        if total > total0:
+            load[f"core{core}_busy"] = round((busy - busy0) / (total - total0), 3)
+    if any(v > 0.1 for v in load.values()):
+        print(f"warning: the machine is busy before the run ({load}); figures will be low",
+              file=sys.stderr)
+    return load
+
+
+class CpuSampler:
+    """CPU used during a window: the server process, and how busy each core was.
+
+    Core busy time includes kernel work not charged to any process (loopback softirqs), so
+    ``core0_busy`` close to 1.0 means the server's core was saturated.
+    """
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.proc_from = 0.0
+        self.cores_from: dict[int, tuple[int, int]] = {}
+        self.t_from = 0.0
+
+    def start(self) -> None:
+        """Open the window."""
+        self.proc_from = self.server.cpu_seconds()
+        self.cores_from = core_ticks()
+        self.t_from = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        """Close the window: server process CPU fraction and per-core busy fractions."""
+        wall = time.monotonic() - self.t_from
+        used = self.server.cpu_seconds() - self.proc_from
+        block = {"cpu_seconds": round(used, 3), "cpu_fraction": round(used / wall, 3) if wall else 0.0}
+        for core, (busy, total) in core_ticks().items():
+            busy0, total0 = self.cores_from.get(core, (0, 0))
+            if total > total0:
+                block[f"core{core}_busy"] = round((busy - busy0) / (total - total0), 3)
+        return block
+
+
 def wait_ready(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     """Poll ``/readyz`` until 200; raise if the process died or the timeout passed."""
     deadline = time.monotonic() + timeout

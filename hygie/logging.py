@@ -14,9 +14,26 @@ import structlog
 
 SAFE_KEYS = frozenset(
     {
-        "event", "level", "timestamp", "logger", "method", "path", "status", "duration_ms",
-        "resource_type", "version", "database", "backend", "host", "port", "count", "error",
-        "exc_info", "migration", "interaction", "schema_version",
+        "event",
+        "level",
+        "timestamp",
+        "logger",
+        "method",
+        "path",
+        "status",
+        "duration_ms",
+        "resource_type",
+        "version",
+        "database",
+        "backend",
+        "host",
+        "port",
+        "count",
+        "error",
+        "exc_info",
+        "migration",
+        "interaction",
+        "schema_version",
     }
 )
 

@@ -29,8 +29,12 @@ from hygie.storage.store import new_id
 
 METHODS = ("DELETE", "POST", "PUT", "PATCH", "GET", "HEAD")
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-_HEADERS = {"ifMatch": "if-match", "ifNoneMatch": "if-none-match", "ifNoneExist": "if-none-exist",
-            "ifModifiedSince": "if-modified-since"}
+_HEADERS = {
+    "ifMatch": "if-match",
+    "ifNoneMatch": "if-none-match",
+    "ifNoneExist": "if-none-exist",
+    "ifModifiedSince": "if-modified-since",
+}
 
 
 @dataclass(slots=True)
@@ -43,17 +47,27 @@ class Entry:
 
 
 def process_bundle(env: Env, bundle: Any, *, minimal: bool = False) -> Result:
-    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or bundle.get("type") not in (
-        "batch",
-        "transaction",
+    if (
+        not isinstance(bundle, dict)
+        or bundle.get("resourceType") != "Bundle"
+        or bundle.get("type")
+        not in (
+            "batch",
+            "transaction",
+        )
     ):
         raise FhirError.of(400, "invalid", "bundle_expected")
     raw_entries = bundle.get("entry") or []
     if not isinstance(raw_entries, list):
         raise FhirError.of(400, "structure", "bundle_expected")
     if len(raw_entries) > env.settings.max_bundle_entries:
-        raise FhirError.of(413, "too-costly", "bundle_too_large", count=len(raw_entries),
-                           limit=env.settings.max_bundle_entries)
+        raise FhirError.of(
+            413,
+            "too-costly",
+            "bundle_too_large",
+            count=len(raw_entries),
+            limit=env.settings.max_bundle_entries,
+        )
     if bundle["type"] == "transaction":
         return _transaction(env, raw_entries, minimal)
     return _batch(env, raw_entries, minimal)
@@ -95,13 +109,23 @@ def _patch_body(index: int, resource: Any) -> tuple[Any, str]:
 
 
 def _entry_error(index: int, detail: str) -> FhirError:
-    return FhirError.of(400, "invalid", "entry_request_invalid", (f"Bundle.entry[{index}].request",),
-                        index=index, detail=detail)
+    return FhirError.of(
+        400,
+        "invalid",
+        "entry_request_invalid",
+        (f"Bundle.entry[{index}].request",),
+        index=index,
+        detail=detail,
+    )
 
 
 def _run(env: Env, entry: Entry) -> Result:
-    if entry.req.method == "POST" and entry.req.type is not None and entry.req.id is None \
-            and entry.req.operation is None:
+    if (
+        entry.req.method == "POST"
+        and entry.req.type is not None
+        and entry.req.id is None
+        and entry.req.operation is None
+    ):
         return create(env, entry.req, rid=entry.rid)
     return route(entry.req)(env, entry.req)
 
@@ -137,15 +161,22 @@ def _assign_ids(env: Env, entries: list[Entry]) -> dict[str, str]:
         req, full = entry.req, entry.full_url
         if full is not None:
             if full in seen:
-                raise FhirError.of(400, "invalid", "duplicate_full_url", (f"Bundle.entry[{entry.index}].fullUrl",),
-                                   url=full[:200])
+                raise FhirError.of(
+                    400,
+                    "invalid",
+                    "duplicate_full_url",
+                    (f"Bundle.entry[{entry.index}].fullUrl",),
+                    url=full[:200],
+                )
             seen.add(full)
         if req.method == "POST" and req.type is not None and req.id is None and req.operation is None:
             existing = None
             if "if-none-exist" in req.headers:
                 found = match(env, req.type, parse_criteria(req.headers["if-none-exist"]))
                 if len(found) > 1:
-                    raise _failed(FhirError.of(412, "multiple-matches", "multiple_matches", count="2+"), entry)
+                    raise _failed(
+                        FhirError.of(412, "multiple-matches", "multiple_matches", count="2+"), entry
+                    )
                 existing = found[0] if found else None
             if existing is None:
                 entry.rid = new_id()
@@ -186,16 +217,21 @@ def _rewrite(value: Any, mapping: dict[str, str], env: Env, index: int) -> Any:
             if key == "reference" and isinstance(item, str):
                 out[key] = _resolve(item, mapping, env, index)
             elif key == "div" and isinstance(item, str) and "urn:uuid:" in item:
-                for full, target in mapping.items():
-                    if full.startswith("urn:uuid:") and full in item:
-                        item = item.replace(full, target)
-                out[key] = item
+                out[key] = _rewrite_narrative(item, mapping)
             else:
                 out[key] = _rewrite(item, mapping, env, index)
         return out
     if isinstance(value, list):
         return [_rewrite(item, mapping, env, index) for item in value]
     return value
+
+
+def _rewrite_narrative(div: str, mapping: dict[str, str]) -> str:
+    """Links in the narrative (``href``/``src``) to ``urn:uuid:`` fullUrls."""
+    for full, target in mapping.items():
+        if full.startswith("urn:uuid:") and full in div:
+            div = div.replace(full, target)
+    return div
 
 
 def _resolve(ref: str, mapping: dict[str, str], env: Env, index: int) -> str:
@@ -206,8 +242,14 @@ def _resolve(ref: str, mapping: dict[str, str], env: Env, index: int) -> str:
         rtype, _, criteria = ref.partition("?")
         found = match(env, rtype, parse_criteria(criteria)) if rtype else []
         if len(found) != 1:
-            raise FhirError.of(412 if found else 400, "not-found", "unresolved_reference",
-                               (f"Bundle.entry[{index}].resource",), ref=ref[:200], count=len(found))
+            raise FhirError.of(
+                412 if found else 400,
+                "not-found",
+                "unresolved_reference",
+                (f"Bundle.entry[{index}].resource",),
+                ref=ref[:200],
+                count=len(found),
+            )
         return f"{rtype}/{found[0].id}"
     return ref
 
@@ -216,12 +258,22 @@ def _failed(err: FhirError, entry: Entry) -> FhirError:
     """Wrap an entry's error: same status, issues located in the Bundle."""
     where = f"Bundle.entry[{entry.index}]"
     issues = [
-        Issue(i.code, i.key, i.params, tuple(f"{where}.resource.{e.split('.', 1)[1]}" if "." in e else where
-                                             for e in i.expression) or (where,), i.severity)
+        Issue(
+            i.code,
+            i.key,
+            i.params,
+            tuple(f"{where}.resource.{e.split('.', 1)[1]}" if "." in e else where for e in i.expression)
+            or (where,),
+            i.severity,
+        )
         for i in err.issues
     ]
-    head = Issue("processing", "entry_failed", {"index": entry.index, "method": entry.req.method,
-                                                 "url": entry.url[:200], "detail": ""}, (where,))
+    head = Issue(
+        "processing",
+        "entry_failed",
+        {"index": entry.index, "method": entry.req.method, "url": entry.url[:200], "detail": ""},
+        (where,),
+    )
     return FhirError(err.status, head, *issues, headers=err.headers)
 
 

@@ -31,7 +31,11 @@ def history_entry(env: Env, v: Version) -> dict[str, Any]:
         entry["resource"] = orjson.Fragment(v.body)
     entry["request"] = {"method": method, "url": url}
     status = 201 if v.method == "POST" and not v.deleted else (204 if v.deleted else 200)
-    entry["response"] = {"status": status_line(status), "etag": v.etag, "lastModified": instant(v.last_updated)}
+    entry["response"] = {
+        "status": status_line(status),
+        "etag": v.etag,
+        "lastModified": instant(v.last_updated),
+    }
     return entry
 
 

@@ -17,8 +17,17 @@ from hygie.fhir.definitions import RESOURCE_TYPES
 from hygie.fhir.searchparams import params_for
 from hygie.settings import Settings
 
-INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
-                "search-type"]
+INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+]
 SUPPORTED_SEARCH_TYPES = frozenset({"string", "token", "reference", "date", "number", "quantity", "uri"})
 _STARTED = datetime.now(UTC).isoformat(timespec="seconds")
 

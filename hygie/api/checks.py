@@ -47,13 +47,17 @@ def check_resource(body: Any, rtype: str, rid: str | None = None) -> dict[str, A
         raise FhirError.of(400, "structure", "not_an_object")
     found = body.get("resourceType")
     if found != rtype:
-        raise FhirError.of(400, "invalid", "type_mismatch", ("resourceType",), found=str(found)[:64], expected=rtype)
+        raise FhirError.of(
+            400, "invalid", "type_mismatch", ("resourceType",), found=str(found)[:64], expected=rtype
+        )
     if rid is not None:
         body_id = body.get("id")
         if body_id is None:
             raise FhirError.of(400, "required", "id_missing", (f"{rtype}.id",), expected=rid)
         if body_id != rid:
-            raise FhirError.of(400, "invalid", "id_mismatch", (f"{rtype}.id",), found=str(body_id)[:80], expected=rid)
+            raise FhirError.of(
+                400, "invalid", "id_mismatch", (f"{rtype}.id",), found=str(body_id)[:80], expected=rid
+            )
     issues = [i for i in validate_resource(body, expected_type=rtype) if i.severity in ("error", "fatal")]
     if issues:
         raise_invalid(issues)

@@ -45,7 +45,9 @@ def history(env: Env, req: FhirRequest) -> Result:
     if cursor is not None:
         links.append({"relation": "first", "url": _url(env, path, kept)})
     if more and versions:
-        links.append({"relation": "next", "url": _url(env, path, [*kept, ("_cursor", str(versions[-1].seq))])})
+        links.append(
+            {"relation": "next", "url": _url(env, path, [*kept, ("_cursor", str(versions[-1].seq))])}
+        )
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "history",

@@ -11,7 +11,6 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,6 +22,7 @@ from hygie.api.patch import JSON_PATCH
 from hygie.api.render import check_summary, dumps, shape, shape_bundle
 from hygie.api.routes import READ_ONLY, fill_path, route
 from hygie.errors import FHIR_JSON, error_response, unexpected
+from hygie.fhir import jsonio
 from hygie.fhir.outcome import FhirError, Issue, outcome
 from hygie.settings import Settings
 from hygie.storage.database import Database
@@ -73,7 +73,9 @@ class FhirApi:
         if not segments:
             if method != "POST":
                 raise FhirError.of(405, "not-supported", "method_not_allowed", method=method)
-            result = await self.db.run(lambda s: process_bundle(self._env(s, base, lang), req.body, minimal=minimal))
+            result = await self.db.run(
+                lambda s: process_bundle(self._env(s, base, lang), req.body, minimal=minimal)
+            )
             return self._render(result, req, base, lang, pretty, summary, elements)
         handler = route(req)
         write = method not in READ_ONLY and req.operation != "$validate"
@@ -140,7 +142,7 @@ class FhirApi:
         if result.resource is not None:
             data: Any = result.resource
             if data.get("resourceType") == "Bundle" and (summary or elements):
-                data = shape_bundle(orjson.loads(orjson.dumps(data)), summary, elements)
+                data = shape_bundle(jsonio.loads(jsonio.dumps(data)), summary, elements)
             return self._json(data, result.status, pretty, headers)
         assert version is not None
         write = req.method in ("POST", "PUT", "PATCH")
@@ -190,8 +192,8 @@ def language(header: str | None, default: str) -> str:
 
 def parse_json(raw: bytes, max_depth: int) -> Any:
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        data = jsonio.loads(raw)
+    except ValueError as exc:
         raise FhirError.of(400, "structure", "malformed_json", detail=str(exc)[:120]) from exc
     if raw.count(b"{") + raw.count(b"[") > max_depth and _depth(data) > max_depth:
         raise FhirError.of(400, "too-costly", "too_deep", limit=max_depth)
@@ -219,5 +221,3 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
     if len(out) > limit or inflater.unconsumed_tail:
         raise FhirError.of(413, "too-costly", "body_too_large", limit=limit)
     return out
-
-

@@ -12,12 +12,18 @@ register(
             "fr": "Version {vid} de {type}/{id} introuvable.",
             "en": "Version {vid} of {type}/{id} not found.",
         },
-        "gone": {"fr": "La ressource {type}/{id} a été supprimée.", "en": "Resource {type}/{id} was deleted."},
+        "gone": {
+            "fr": "La ressource {type}/{id} a été supprimée.",
+            "en": "Resource {type}/{id} was deleted.",
+        },
         "unknown_type": {
             "fr": "Type de ressource inconnu : {type}.",
             "en": "Unknown resource type: {type}.",
         },
-        "unknown_route": {"fr": "Aucune interaction FHIR à cette adresse.", "en": "No FHIR interaction here."},
+        "unknown_route": {
+            "fr": "Aucune interaction FHIR à cette adresse.",
+            "en": "No FHIR interaction here.",
+        },
         "method_not_allowed": {
             "fr": "Méthode {method} non permise ici.",
             "en": "Method {method} is not allowed here.",
@@ -26,7 +32,10 @@ register(
             "fr": "Identifiant logique invalide : « {id} » (1 à 64 caractères A-Z a-z 0-9 - .).",
             "en": "Invalid logical id: '{id}' (1 to 64 characters A-Z a-z 0-9 - .).",
         },
-        "invalid_vid": {"fr": "Numéro de version invalide : « {vid} ».", "en": "Invalid version id: '{vid}'."},
+        "invalid_vid": {
+            "fr": "Numéro de version invalide : « {vid} ».",
+            "en": "Invalid version id: '{vid}'.",
+        },
         "body_required": {"fr": "Le corps de la requête est requis.", "en": "A request body is required."},
         "body_too_large": {
             "fr": "Corps de requête trop volumineux (limite {limit} octets).",
@@ -65,7 +74,10 @@ register(
             "fr": "Conflit de version : attendu {expected}, version actuelle {current}.",
             "en": "Version conflict: expected {expected}, current version is {current}.",
         },
-        "bad_if_match": {"fr": "En-tête If-Match invalide : {value}.", "en": "Invalid If-Match header: {value}."},
+        "bad_if_match": {
+            "fr": "En-tête If-Match invalide : {value}.",
+            "en": "Invalid If-Match header: {value}.",
+        },
         "multiple_matches": {
             "fr": "Plusieurs ressources ({count}) correspondent aux critères conditionnels.",
             "en": "Several resources ({count}) match the conditional criteria.",

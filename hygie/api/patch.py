@@ -38,7 +38,11 @@ def patch(env: Env, req: FhirRequest) -> Result:
         patched = jsonpatch.JsonPatch(operations).apply(current.resource())
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, ValueError) as exc:
         raise FhirError.of(422, "processing", "patch_failed", detail=str(exc)[:200]) from exc
-    if not isinstance(patched, dict) or patched.get("resourceType") != current.type or patched.get("id") != current.id:
+    if (
+        not isinstance(patched, dict)
+        or patched.get("resourceType") != current.type
+        or patched.get("id") != current.id
+    ):
         raise FhirError.of(422, "processing", "patch_changes_identity")
     resource = check_resource(patched, current.type, current.id)
     return write(env, req, current.type, current.id, resource, "PATCH")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from hygie.fhir import jsonio
 from hygie.fhir.outcome import FhirError
 
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
@@ -13,7 +12,7 @@ _ALWAYS = ("resourceType", "id", "meta")
 
 
 def dumps(data: Any, pretty: bool) -> bytes:
-    return orjson.dumps(data, option=orjson.OPT_INDENT_2 if pretty else 0)
+    return jsonio.dumps(data, pretty=pretty)
 
 
 def check_summary(value: str | None) -> str | None:

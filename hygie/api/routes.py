@@ -106,5 +106,10 @@ def _not_allowed(method: str) -> FhirError:
 
 _INSTANCE: dict[str, Handler] = {"GET": read, "HEAD": read, "PUT": update, "PATCH": patch, "DELETE": delete}
 _TYPE: dict[str, Handler] = {
-    "GET": search, "HEAD": search, "POST": create, "PUT": update, "PATCH": patch, "DELETE": delete,
+    "GET": search,
+    "HEAD": search,
+    "POST": create,
+    "PUT": update,
+    "PATCH": patch,
+    "DELETE": delete,
 }

@@ -28,10 +28,13 @@ def _where(env: Env, rtype: str, criteria: list[tuple[str, str]]) -> tuple[str, 
     return clause, args
 
 
-def find(env: Env, rtype: str, criteria: list[tuple[str, str]], *, limit: int, offset: int = 0) -> list[Version]:
+def find(
+    env: Env, rtype: str, criteria: list[tuple[str, str]], *, limit: int, offset: int = 0
+) -> list[Version]:
     clause, args = _where(env, rtype, criteria)
-    rows = env.store.s.all(f"SELECT r.rk FROM resource r WHERE {clause} ORDER BY r.rk LIMIT ? OFFSET ?",
-                           (*args, limit, offset))
+    rows = env.store.s.all(
+        f"SELECT r.rk FROM resource r WHERE {clause} ORDER BY r.rk LIMIT ? OFFSET ?", (*args, limit, offset)
+    )
     return env.store.read_many([r[0] for r in rows])
 
 
@@ -60,14 +63,23 @@ def search(env: Env, req: FhirRequest) -> Result:
     more = len(found) > size
     found = found[:size]
     if total_mode == "accurate":
-        bundle["total"] = offset + len(found) if not more and (found or offset == 0) else count(env, req.type, criteria)
+        bundle["total"] = (
+            offset + len(found) if not more and (found or offset == 0) else count(env, req.type, criteria)
+        )
     base = [(k, v) for k, v in req.query if k != "_offset"]
     links = [{"relation": "self", "url": _url(env, req.type, req.query)}]
     if offset:
         links.append({"relation": "first", "url": _url(env, req.type, base)})
-        links.append({"relation": "previous", "url": _url(env, req.type, [*base, ("_offset", str(max(0, offset - size)))])})
+        links.append(
+            {
+                "relation": "previous",
+                "url": _url(env, req.type, [*base, ("_offset", str(max(0, offset - size)))]),
+            }
+        )
     if more:
-        links.append({"relation": "next", "url": _url(env, req.type, [*base, ("_offset", str(offset + size))])})
+        links.append(
+            {"relation": "next", "url": _url(env, req.type, [*base, ("_offset", str(offset + size))])}
+        )
     bundle["link"] = links
     bundle["entry"] = [search_entry(env, v) for v in found]
     return Result(200, resource=bundle)

@@ -25,13 +25,17 @@ def conditional_update(env: Env, req: FhirRequest) -> Result:
     body_id = req.body.get("id") if isinstance(req.body, dict) else None
     existing = match_one_or_none(env, req.type, req.query)
     if existing is None:
-        resource = check_resource(req.body, req.type, body_id) if body_id else check_resource(req.body, req.type)
+        resource = (
+            check_resource(req.body, req.type, body_id) if body_id else check_resource(req.body, req.type)
+        )
         if body_id is None:
             version = env.store.create(req.type, resource)
             return Result(201, version=version, location=True)
         return write(env, req, req.type, check_id(str(body_id)), resource, "PUT")
     if body_id is not None and body_id != existing.id:
-        raise FhirError.of(400, "invalid", "conditional_id_mismatch", found=existing.id, given=str(body_id)[:64])
+        raise FhirError.of(
+            400, "invalid", "conditional_id_mismatch", found=existing.id, given=str(body_id)[:64]
+        )
     resource = check_resource({**req.body, "id": existing.id}, req.type, existing.id)
     return write(env, req, req.type, existing.id, resource, "PUT")
 
@@ -44,9 +48,7 @@ def write(env: Env, req: FhirRequest, rtype: str, rid: str, resource: dict[str, 
     if if_match is not None:
         expected = parse_etag(if_match)
         if current is None or current.deleted or current.vid != expected:
-            raise FhirError.of(
-                412, "conflict", "version_conflict", expected=expected, current=_vid(current)
-            )
+            raise FhirError.of(412, "conflict", "version_conflict", expected=expected, current=_vid(current))
     if current is None:
         return Result(201, version=env.store.create(rtype, resource, rid), location=True)
     if current.deleted:

@@ -190,7 +190,7 @@ def write(document: Json, output: Path = OUTPUT) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False, sort_keys=False).encode()
     # mtime=0 keeps the output byte-for-byte reproducible.
-    with open(output, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, compresslevel=9) as gz:
+    with open(output, "wb") as fh, gzip.GzipFile("", "wb", 9, fh, mtime=0) as gz:
         gz.write(raw)
 
 

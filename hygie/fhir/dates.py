@@ -9,9 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, tzinfo
 
-_INSTANT_RE = re.compile(
-    r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?"
-)
+_INSTANT_RE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?")
 
 
 def parse_instant_ms(value: str, tz: tzinfo) -> int | None:
@@ -23,7 +21,7 @@ def parse_instant_ms(value: str, tz: tzinfo) -> int | None:
         head, _, tail = text.partition(".")
         digits = re.match(r"\d+", tail)
         assert digits is not None
-        text = f"{head}.{digits.group()[:6].ljust(6, '0')}{tail[digits.end():]}"
+        text = f"{head}.{digits.group()[:6].ljust(6, '0')}{tail[digits.end() :]}"
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -79,4 +77,3 @@ def date_range_ms(value: str, tz: tzinfo) -> tuple[int, int] | None:
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-

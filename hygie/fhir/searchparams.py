@@ -157,9 +157,7 @@ def _invalid(reason: str) -> FhirError:
     return FhirError.of(422, "invalid", "searchparam-invalid", reason=reason)
 
 
-def params_from_resource(
-    resource: Mapping[str, Any], code_by_url: Mapping[str, str]
-) -> list[SearchParam]:
+def params_from_resource(resource: Mapping[str, Any], code_by_url: Mapping[str, str]) -> list[SearchParam]:
     """Turn one SearchParameter resource into one :class:`SearchParam` per base type.
 
     ``code_by_url`` maps SearchParameter canonical URLs to codes, to name composite components.

@@ -240,7 +240,7 @@ class _Validator:
             return
         rtype = value.get("resourceType")
         known = type(rtype) is str and rtype in RESOURCE_TYPES
-        here: Loc = loc or (None, rtype if known else "Resource", -1)  # type: ignore[assignment]
+        here: Loc = loc or (None, rtype if known and isinstance(rtype, str) else "Resource", -1)
         if rtype is None:
             self.add("required", "validation.resource_type_missing", here)
             return

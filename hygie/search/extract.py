@@ -255,7 +255,8 @@ def _coding(code: str, coding: Any, rows: IndexRows) -> None:
 
 def _token_complex(code: str, value: dict[str, Any], rows: IndexRows) -> None:
     codings = value.get("coding")
-    if codings is not None or ("text" in value and len(value) == 1):  # CodeableConcept
+    if codings is not None or ("text" in value and "value" not in value and "code" not in value):
+        # CodeableConcept
         for coding in codings or ():
             _coding(code, coding, rows)
         text = value.get("text")

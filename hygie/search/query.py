@@ -23,8 +23,20 @@ from hygie.search.normalize import fold
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 # Result-shaping parameters handled by the search interaction, not compiled here.
 CONTROL = frozenset(
-    {"_count", "_offset", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total",
-     "_format", "_pretty", "_contained", "_containedType"}
+    {
+        "_count",
+        "_offset",
+        "_sort",
+        "_include",
+        "_revinclude",
+        "_summary",
+        "_elements",
+        "_total",
+        "_format",
+        "_pretty",
+        "_contained",
+        "_containedType",
+    }
 )
 _SPLIT = re.compile(r"(?<!\\),")
 
@@ -77,7 +89,9 @@ def _criterion(
         ids = split_values(raw)
         return Sql(f"r.id IN ({','.join('?' * len(ids))})", tuple(ids))
     if code == "_lastUpdated":
-        return _or([_date_range("r.last_updated", "r.last_updated + 1", name, v, tz) for v in split_values(raw)])
+        return _or(
+            [_date_range("r.last_updated", "r.last_updated + 1", name, v, tz) for v in split_values(raw)]
+        )
     param = search_param(rtype, code)
     pid = pids.get((rtype, code))
     if param is None or pid is None:
@@ -254,10 +268,20 @@ def _quantity(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
 
 
 _TABLES = {
-    "string": "string", "token": "token", "reference": "reference", "date": "date",
-    "number": "number", "quantity": "quantity", "uri": "uri",
+    "string": "string",
+    "token": "token",
+    "reference": "reference",
+    "date": "date",
+    "number": "number",
+    "quantity": "quantity",
+    "uri": "uri",
 }
 _COMPILERS: dict[str, Callable[[str, str, str, tzinfo], Sql]] = {
-    "string": _string, "token": _token, "reference": _reference, "date": _date,
-    "number": _number, "quantity": _quantity, "uri": _uri,
+    "string": _string,
+    "token": _token,
+    "reference": _reference,
+    "date": _date,
+    "number": _number,
+    "quantity": _quantity,
+    "uri": _uri,
 }

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
+from hygie.fhir import jsonio
 from hygie.search.extract import IndexRows, extract
 from hygie.storage.database import Session
 from hygie.storage.migrations import INDEX_TABLES
@@ -82,7 +81,7 @@ class Version:
     def resource(self) -> dict[str, Any]:
         if self.body is None:
             raise ValueError("deleted version has no body")
-        data: dict[str, Any] = orjson.loads(self.body)
+        data: dict[str, Any] = jsonio.loads(self.body)
         return data
 
 
@@ -157,8 +156,7 @@ class Store:
         ms = now_ms()
         stored = stamp(resource, rtype, rid, 1, ms)
         row = self.s.one(
-            "INSERT INTO resource (type, id, vid, deleted, last_updated) VALUES (?, ?, 1, ?, ?) "
-            "RETURNING rk",
+            "INSERT INTO resource (type, id, vid, deleted, last_updated) VALUES (?, ?, 1, ?, ?) RETURNING rk",
             (rtype, rid, self._false, ms),
         )
         assert row is not None
@@ -218,7 +216,7 @@ class Store:
         *,
         reindex: bool,
     ) -> Version:
-        body = orjson.dumps(stored)
+        body = jsonio.dumps(stored)
         seq = self._insert_version(rk, vid, method, ms, False, body)
         if reindex:
             self._clear_index(rk)
@@ -259,7 +257,8 @@ class Store:
         limit: int,
     ) -> list[Version]:
         """Versions newest first; ``before_seq`` pages backwards through the global sequence."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if rtype is not None:
             where.append("r.type = ?")
             args.append(rtype)
@@ -288,7 +287,8 @@ class Store:
         ]
 
     def history_count(self, rtype: str | None, rid: str | None, since: int | None) -> int:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if rtype is not None:
             where.append("r.type = ?")
             args.append(rtype)
@@ -299,7 +299,9 @@ class Store:
             where.append("v.last_updated >= ?")
             args.append(since)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        row = self.s.one(f"SELECT count(*) FROM resource_version v JOIN resource r ON r.rk = v.rk {clause}", args)
+        row = self.s.one(
+            f"SELECT count(*) FROM resource_version v JOIN resource r ON r.rk = v.rk {clause}", args
+        )
         return int(row[0]) if row else 0
 
 

@@ -110,9 +110,13 @@ def test_delete_then_gone_then_recreate(client: TestClient) -> None:
 
 def test_conditional_create(client: TestClient) -> None:
     ident = {"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "123"}
-    first = create(client, patient(identifier=[ident]), **{"if-none-exist": "identifier=urn:oid:1.2.250.1.213.1.4.8|123"})
+    first = create(
+        client, patient(identifier=[ident]), **{"if-none-exist": "identifier=urn:oid:1.2.250.1.213.1.4.8|123"}
+    )
     assert first.status_code == 201
-    again = create(client, patient(identifier=[ident]), **{"if-none-exist": "identifier=urn:oid:1.2.250.1.213.1.4.8|123"})
+    again = create(
+        client, patient(identifier=[ident]), **{"if-none-exist": "identifier=urn:oid:1.2.250.1.213.1.4.8|123"}
+    )
     assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     create(client, patient(identifier=[ident]))
@@ -125,7 +129,9 @@ def test_conditional_update_and_delete(client: TestClient) -> None:
     r = client.put("/fhir/Patient?identifier=http://x|42", json=patient(identifier=[ident]), headers=H)
     assert r.status_code == 201
     pid = r.json()["id"]
-    r = client.put("/fhir/Patient?identifier=http://x|42", json=patient(identifier=[ident], gender="male"), headers=H)
+    r = client.put(
+        "/fhir/Patient?identifier=http://x|42", json=patient(identifier=[ident], gender="male"), headers=H
+    )
     assert r.status_code == 200
     assert r.json()["id"] == pid
     assert r.json()["meta"]["versionId"] == "2"
@@ -136,18 +142,27 @@ def test_conditional_update_and_delete(client: TestClient) -> None:
 def test_json_patch(client: TestClient) -> None:
     pid = create(client, patient()).json()["id"]
     ops = [{"op": "add", "path": "/gender", "value": "female"}]
-    r = client.patch(f"/fhir/Patient/{pid}", content=__import__("json").dumps(ops),
-                     headers={"content-type": "application/json-patch+json"})
+    r = client.patch(
+        f"/fhir/Patient/{pid}",
+        content=__import__("json").dumps(ops),
+        headers={"content-type": "application/json-patch+json"},
+    )
     assert r.status_code == 200
     assert r.json()["gender"] == "female"
     assert r.json()["meta"]["versionId"] == "2"
     bad = [{"op": "replace", "path": "/id", "value": "other"}]
-    r = client.patch(f"/fhir/Patient/{pid}", content=__import__("json").dumps(bad),
-                     headers={"content-type": "application/json-patch+json"})
+    r = client.patch(
+        f"/fhir/Patient/{pid}",
+        content=__import__("json").dumps(bad),
+        headers={"content-type": "application/json-patch+json"},
+    )
     assert r.status_code == 422
     invalid = [{"op": "add", "path": "/gender", "value": "robot"}]
-    r = client.patch(f"/fhir/Patient/{pid}", content=__import__("json").dumps(invalid),
-                     headers={"content-type": "application/json-patch+json"})
+    r = client.patch(
+        f"/fhir/Patient/{pid}",
+        content=__import__("json").dumps(invalid),
+        headers={"content-type": "application/json-patch+json"},
+    )
     assert r.status_code in (400, 422)
     assert client.get(f"/fhir/Patient/{pid}").json()["meta"]["versionId"] == "2"
 
@@ -177,7 +192,7 @@ def test_history_levels_and_paging(client: TestClient) -> None:
     assert len(client.get("/fhir/_history").json()["entry"]) == 6
     page = client.get(f"/fhir/Patient/{pid}/_history?_count=2").json()
     seen = [e["response"]["etag"] for e in page["entry"]]
-    while (nxt := next((l["url"] for l in page["link"] if l["relation"] == "next"), None)) is not None:
+    while (nxt := next((x["url"] for x in page["link"] if x["relation"] == "next"), None)) is not None:
         page = client.get(nxt.split("testserver", 1)[1]).json()
         seen += [e["response"]["etag"] for e in page["entry"]]
     assert seen == [f'W/"{v}"' for v in (5, 4, 3, 2, 1)]
@@ -200,12 +215,23 @@ def test_metadata(client: TestClient) -> None:
 
 
 def test_summary_elements_pretty(client: TestClient) -> None:
-    pid = create(client, patient(gender="female", text={"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"})).json()["id"]
+    pid = create(
+        client,
+        patient(
+            gender="female",
+            text={"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'},
+        ),
+    ).json()["id"]
     el = client.get(f"/fhir/Patient/{pid}?_elements=gender").json()
     assert set(el) == {"resourceType", "id", "meta", "gender"}
     assert any(t["code"] == "SUBSETTED" for t in el["meta"]["tag"])
     assert "text" not in client.get(f"/fhir/Patient/{pid}?_summary=data").json()
-    assert set(client.get(f"/fhir/Patient/{pid}?_summary=text").json()) == {"resourceType", "id", "meta", "text"}
+    assert set(client.get(f"/fhir/Patient/{pid}?_summary=text").json()) == {
+        "resourceType",
+        "id",
+        "meta",
+        "text",
+    }
     assert b"\n  " in client.get(f"/fhir/Patient/{pid}?_pretty=true").content
 
 

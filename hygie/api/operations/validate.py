@@ -27,8 +27,12 @@ def validate(env: Env, req: FhirRequest) -> Result:
     issues: list[Issue] = []
     if resource.get("resourceType") != req.type:
         issues.append(
-            Issue("invalid", "type_mismatch", {"found": str(resource.get("resourceType"))[:64], "expected": req.type},
-                  ("resourceType",))
+            Issue(
+                "invalid",
+                "type_mismatch",
+                {"found": str(resource.get("resourceType"))[:64], "expected": req.type},
+                ("resourceType",),
+            )
         )
     issues.extend(validate_resource(resource))
     if not issues:

@@ -1,0 +1,53 @@
+"""JSON in and out, preserving the precision of FHIR decimals.
+
+https://hl7.org/fhir/R4/json.html#primitive: a decimal keeps its precision (``1.50`` is not
+``1.5``). orjson reads numbers as binary floats, so a body holding a number whose text would
+not survive a float round trip (trailing fractional zeros, exponents, more than 15 significant
+digits) is read by the standard library instead, each such number becoming a
+:class:`Decimal` — a ``float`` that remembers its original text — and written back verbatim.
+Everything else takes the fast orjson path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+_LOSSY = re.compile(rb"\d\.\d*0(?![\d])|\d[eE][+-]?\d|\d\.\d{15,}|\d{16,}\.")
+
+
+class Decimal(float):
+    """A FHIR decimal read from JSON, with its original text."""
+
+    text: str
+
+    def __new__(cls, text: str) -> Decimal:
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return orjson.Fragment(obj.text.encode("ascii"))
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON (raises ``ValueError`` on malformed input)."""
+    data = orjson.loads(raw)
+    blob = raw.encode() if isinstance(raw, str) else raw
+    if _LOSSY.search(blob) is None:
+        return data
+    return json.loads(blob, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def dumps(data: Any, *, pretty: bool = False) -> bytes:
+    return orjson.dumps(data, default=_default, option=orjson.OPT_INDENT_2 if pretty else 0)
