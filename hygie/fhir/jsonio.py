@@ -49,5 +49,6 @@ def loads(raw: bytes | str) -> Any:
     return json.loads(blob, parse_float=Decimal, parse_constant=_reject_constant)
 
 
-def dumps(data: Any, *, pretty: bool = False) -> bytes:
-    return orjson.dumps(data, default=_default, option=orjson.OPT_INDENT_2 if pretty else 0)
+def dumps(data: Any, *, pretty: bool = False, sort_keys: bool = False) -> bytes:
+    option = (orjson.OPT_INDENT_2 if pretty else 0) | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    return orjson.dumps(data, default=_default, option=option)

@@ -44,7 +44,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -183,8 +183,6 @@ def date_range(text: str, default_tz: tzinfo = UTC) -> tuple[int, int] | None:
 
 @lru_cache(maxsize=64)
 def _offset(minutes: int) -> tzinfo:
-    from datetime import timezone  # noqa: PLC0415 - only needed for explicit offsets
-
     return timezone(timedelta(minutes=minutes))
 
 
