@@ -31,7 +31,12 @@ def open_storage(settings: Settings) -> tuple[Database, dict[tuple[str, str], in
     )
     db.upgrade()
     registry = default_registry()
-    wanted = [(t, code) for t in sorted(registry.resource_types()) for code in registry.params_for(t)]
+    wanted = []
+    for rtype in sorted(registry.resource_types()):
+        for code, param in registry.params_for(rtype).items():
+            wanted.append((rtype, code))
+            if param.type == "reference":  # Reference.identifier rows, for the :identifier modifier
+                wanted.append((rtype, f"{code}:identifier"))
     params = db.run_sync(lambda s: load_params(s, wanted))
     return db, params
 

@@ -10,6 +10,7 @@ import zlib
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,6 +41,7 @@ class FhirApi:
         self.settings = settings
         self.db = db
         self.params = params
+        self.tz = ZoneInfo(settings.timezone)
 
     async def __call__(self, request: Request) -> Response:
         lang = language(request.headers.get("accept-language"), self.settings.default_language)
@@ -83,7 +85,7 @@ class FhirApi:
         return self._render(result, req, base, lang, pretty, summary, elements)
 
     def _env(self, session: Any, base: str, lang: str) -> Env:
-        return Env(Store(session, self.params), self.settings, base, lang)
+        return Env(Store(session, self.params, self.tz), self.settings, base, lang)
 
     def base_url(self, request: Request) -> str:
         if self.settings.base_url:

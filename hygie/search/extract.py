@@ -191,7 +191,7 @@ def number_range(value: float | int | str) -> tuple[float, float, float] | None:
     if isinstance(value, bool):
         return None
     try:
-        exact = Decimal(value if isinstance(value, str) else repr(value))
+        exact = Decimal(value if isinstance(value, str) else getattr(value, "text", None) or repr(value))
     except InvalidOperation:
         return None
     if not exact.is_finite():

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
-from hygie.fhir.dates import date_range_ms
 from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import search_param
 from hygie.search import messages as _messages  # noqa: F401
+from hygie.search.extract import date_range, number_range
 from hygie.search.normalize import fold
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -99,6 +99,15 @@ def _criterion(
     table = _TABLES.get(param.type)
     if table is None:
         raise FhirError.of(400, "not-supported", "unsupported_param", name=name[:64], type=param.type)
+    if modifier == "identifier" and param.type == "reference":
+        pid = pids.get((rtype, f"{code}:identifier"))
+        if pid is None:
+            raise bad(name, raw, "bad_modifier")
+        cond = _or([_token(name, "", v, tz) for v in split_values(raw)])
+        return Sql(f"r.rk IN (SELECT rk FROM idx_token WHERE pid = ? AND ({cond.clause}))", (pid, *cond.args))
+    if modifier == "text" and param.type == "token":
+        cond = _or([Sql("folded LIKE ? ESCAPE '\\'", (f"{_like_escape(fold(unescape(v)))}%",)) for v in split_values(raw)])
+        return Sql(f"r.rk IN (SELECT rk FROM idx_token_text WHERE pid = ? AND ({cond.clause}))", (pid, *cond.args))
     if modifier == "missing":
         if raw not in ("true", "false"):
             raise bad(name, raw)
@@ -152,12 +161,10 @@ def _token(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
 
 def _reference(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
     text = unescape(value)
-    if modifier and modifier != "identifier":
+    if modifier:
         if "/" in text:
             raise bad(name, value)
         return Sql("target_type = ? AND target_id = ?", (modifier, text))
-    if modifier == "identifier":
-        raise FhirError.of(400, "not-supported", "unsupported_modifier", name=name[:64])
     if "://" in text or text.startswith("urn:"):
         return Sql("url = ?", (text,))
     parts = text.split("/")
@@ -188,7 +195,7 @@ def _date(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
 def _date_range(low: str, high: str, name: str, value: str, tz: tzinfo) -> Sql:
     """Range semantics of https://hl7.org/fhir/R4/search.html#prefix on [low, high)."""
     prefix, text = _prefix(value)
-    rng = date_range_ms(text, tz)
+    rng = date_range(text, tz)
     if rng is None:
         raise bad(name, value)
     lo, hi = rng
@@ -220,15 +227,10 @@ def _range_cond(prefix: str, low: str, high: str, lo: Any, hi: Any) -> Sql:
 
 def _number_range(value: str, name: str) -> tuple[str, float, float, float]:
     prefix, text = _prefix(value)
-    try:
-        number = float(text)
-    except ValueError as exc:
-        raise bad(name, value) from exc
-    if not re.fullmatch(r"[+-]?\d+(\.\d+)?([eE][+-]?\d+)?", text):
+    parsed = number_range(text) if re.fullmatch(r"[+-]?\d+(\.\d+)?([eE][+-]?\d+)?", text) else None
+    if parsed is None:
         raise bad(name, value)
-    decimals = len(text.split(".")[1]) if "." in text and "e" not in text.lower() else 0
-    half = 0.5 * 10 ** (-decimals)
-    return prefix, number, number - half, number + half
+    return prefix, *parsed
 
 
 def _number(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:

@@ -44,6 +44,9 @@ _SQLITE_1 = [
     """CREATE TABLE idx_token (rk INTEGER NOT NULL, pid INTEGER NOT NULL, system TEXT NOT NULL,
         code TEXT NOT NULL, PRIMARY KEY (rk, pid, system, code)) WITHOUT ROWID""",
     "CREATE INDEX idx_token_s ON idx_token (pid, code, system)",
+    """CREATE TABLE idx_token_text (rk INTEGER NOT NULL, pid INTEGER NOT NULL, folded TEXT NOT NULL,
+        PRIMARY KEY (rk, pid, folded)) WITHOUT ROWID""",
+    "CREATE INDEX idx_token_text_s ON idx_token_text (pid, folded)",
     """CREATE TABLE idx_string (rk INTEGER NOT NULL, pid INTEGER NOT NULL, folded TEXT NOT NULL,
         exact TEXT NOT NULL, PRIMARY KEY (rk, pid, exact)) WITHOUT ROWID""",
     "CREATE INDEX idx_string_s ON idx_string (pid, folded)",
@@ -95,6 +98,9 @@ _PG_1 = [
         code TEXT NOT NULL)""",
     "CREATE INDEX idx_token_rk ON idx_token (rk)",
     "CREATE INDEX idx_token_s ON idx_token (pid, code, system)",
+    """CREATE TABLE idx_token_text (rk BIGINT NOT NULL, pid INTEGER NOT NULL, folded TEXT NOT NULL)""",
+    "CREATE INDEX idx_token_text_rk ON idx_token_text (rk)",
+    "CREATE INDEX idx_token_text_s ON idx_token_text (pid, folded text_pattern_ops)",
     """CREATE TABLE idx_string (rk BIGINT NOT NULL, pid INTEGER NOT NULL, folded TEXT NOT NULL,
         exact TEXT NOT NULL)""",
     "CREATE INDEX idx_string_rk ON idx_string (rk)",
@@ -127,4 +133,4 @@ MIGRATIONS: list[dict[Dialect, list[str]]] = [
     {"sqlite": _SQLITE_1, "postgresql": _PG_1},
 ]
 
-INDEX_TABLES = ("token", "string", "reference", "date", "number", "quantity", "uri")
+INDEX_TABLES = ("token", "token_text", "string", "reference", "date", "number", "quantity", "uri")

@@ -11,7 +11,7 @@ import zlib
 from base64 import b32encode
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from hygie.fhir import jsonio
@@ -21,6 +21,7 @@ from hygie.storage.migrations import INDEX_TABLES
 
 _INSERT = {
     "token": "INSERT INTO idx_token (rk, pid, system, code) VALUES (?, ?, ?, ?)",
+    "token_text": "INSERT INTO idx_token_text (rk, pid, folded) VALUES (?, ?, ?)",
     "string": "INSERT INTO idx_string (rk, pid, folded, exact) VALUES (?, ?, ?, ?)",
     "reference": "INSERT INTO idx_reference (rk, pid, target_type, target_id, url) VALUES (?, ?, ?, ?, ?)",
     "date": "INSERT INTO idx_date (rk, pid, low, high) VALUES (?, ?, ?, ?)",
@@ -100,9 +101,10 @@ def stamp(resource: dict[str, Any], rtype: str, rid: str, vid: int, ms: int) -> 
 class Store:
     """Resource operations inside one transaction. Not thread-safe; one per unit of work."""
 
-    def __init__(self, session: Session, params: dict[tuple[str, str], int]) -> None:
+    def __init__(self, session: Session, params: dict[tuple[str, str], int], tz: tzinfo = UTC) -> None:
         self.s = session
         self.params = params
+        self.tz = tz
 
     # -- reads -----------------------------------------------------------------------------
     def read(self, rtype: str, rid: str, *, for_update: bool = False) -> Version | None:
@@ -220,7 +222,7 @@ class Store:
         seq = self._insert_version(rk, vid, method, ms, False, body)
         if reindex:
             self._clear_index(rk)
-        self._index(rk, rtype, extract(stored))
+        self._index(rk, rtype, extract(stored, default_tz=self.tz))
         return Version(rtype, rid, vid, ms, False, method, body, rk, seq)
 
     def _clear_index(self, rk: int) -> None:

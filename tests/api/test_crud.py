@@ -254,3 +254,17 @@ def test_search_basic(client: TestClient) -> None:
     r = client.get("/fhir/Patient?nonsense=1")
     assert r.status_code == 400
     assert "nonsense" in r.json()["issue"][0]["diagnostics"]
+
+
+def test_search_token_text_and_reference_identifier(client: TestClient) -> None:
+    obs = {"resourceType": "Observation", "status": "final",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Fréquence cardiaque"}]},
+           "subject": {"identifier": {"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "1234"}}}
+    create(client, obs)
+    assert client.get("/fhir/Observation?code:text=frequence").json()["total"] == 1
+    assert client.get("/fhir/Observation?code:text=pouls").json()["total"] == 0
+    r = client.get("/fhir/Observation?subject:identifier=urn:oid:1.2.250.1.213.1.4.8|1234")
+    assert r.json()["total"] == 1
+    assert client.get("/fhir/Observation?subject:identifier=other|1234").json()["total"] == 0
+    assert client.get("/fhir/Observation?code:not=8867-4").json()["total"] == 0
+    assert client.get("/fhir/Observation?code:missing=false").json()["total"] == 1
