@@ -29,7 +29,11 @@ def match(env: Env, rtype: str, criteria: list[tuple[str, str]], limit: int = 2)
 
 
 def match_one_or_none(env: Env, rtype: str, criteria: list[tuple[str, str]]) -> Version | None:
-    """0 → None, 1 → the match, more → 412 Precondition Failed."""
+    """0 → None, 1 → the match, more → 412 Precondition Failed.
+
+    Concurrent conditional writes with the same criteria are serialised (no duplicate creates).
+    """
+    env.store.lock(f"{rtype}?{sorted(criteria)}")
     found = match(env, rtype, criteria)
     if len(found) > 1:
         raise FhirError.of(412, "multiple-matches", "multiple_matches", count="2+")

@@ -23,9 +23,19 @@ from urllib.parse import unquote, urlparse
 
 import anyio.to_thread
 
+from hygie.fhir.messages import register
+from hygie.fhir.outcome import FhirError
 from hygie.storage.migrations import MIGRATIONS, Dialect
 
 T = TypeVar("T")
+register(
+    {
+        "concurrent_write": {
+            "fr": "Écriture concurrente sur la même ressource ; réessayez.",
+            "en": "Concurrent write on the same resource; please retry.",
+        }
+    }
+)
 Row = tuple[Any, ...]
 
 
@@ -151,6 +161,9 @@ class SQLiteDatabase(Database):
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 result = work(Session(conn, "sqlite"))
+            except sqlite3.IntegrityError as exc:
+                conn.execute("ROLLBACK")
+                raise conflict() from exc
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -187,16 +200,26 @@ class PostgresDatabase(Database):
         self._pool.wait(timeout=30)
 
     def run_sync(self, work: Callable[[Session], T], *, write: bool = True) -> T:
-        with self._pool.connection() as conn:
-            if not write:
-                conn.execute("SET TRANSACTION READ ONLY")
-            return work(Session(conn, "postgresql"))  # pool commits on success, rolls back on error
+        from psycopg import errors
+
+        try:
+            with self._pool.connection() as conn:
+                if not write:
+                    conn.execute("SET TRANSACTION READ ONLY")
+                return work(Session(conn, "postgresql"))  # the pool commits, or rolls back on error
+        except (errors.UniqueViolation, errors.SerializationFailure, errors.DeadlockDetected) as exc:
+            raise conflict() from exc
 
     async def run(self, work: Callable[[Session], T], *, write: bool = True) -> T:
         return await anyio.to_thread.run_sync(lambda: self.run_sync(work, write=write))
 
     def close(self) -> None:
         self._pool.close()
+
+
+def conflict() -> FhirError:
+    """A concurrent write won the race (same new id, deadlock): the client may retry."""
+    return FhirError.of(409, "conflict", "concurrent_write")
 
 
 def sqlite_path(url: str) -> str:

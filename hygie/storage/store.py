@@ -106,6 +106,14 @@ class Store:
         self.params = params
         self.tz = tz
 
+    def lock(self, key: str) -> None:
+        """Serialise concurrent conditional writes on ``key`` until the transaction ends.
+
+        SQLite already serialises writers (BEGIN IMMEDIATE); PostgreSQL takes an advisory lock.
+        """
+        if self.s.dialect == "postgresql":
+            self.s.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
+
     # -- reads -----------------------------------------------------------------------------
     def read(self, rtype: str, rid: str, *, for_update: bool = False) -> Version | None:
         lock = " FOR UPDATE OF r" if for_update and self.s.dialect == "postgresql" else ""
