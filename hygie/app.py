@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -12,12 +14,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hygie.api.bundle import process_bundle
+from hygie.api.context import Env
 from hygie.api.http import FhirApi
+from hygie.api.search import find
+from hygie.demo.population import DEMO_TAG, demo_bundle
 from hygie.fhir.searchparams import default_registry
 from hygie.logging import configure, get_logger
 from hygie.settings import Settings
 from hygie.storage.database import Database, open_database
-from hygie.storage.store import load_params
+from hygie.storage.store import Store, load_params
 
 FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -39,6 +45,28 @@ def open_storage(settings: Settings) -> tuple[Database, dict[tuple[str, str], in
                 wanted.append((rtype, f"{code}:identifier"))
     params = db.run_sync(lambda s: load_params(s, wanted))
     return db, params
+
+
+def load_demo(settings: Settings, patients: int, seed: int) -> int:
+    """Load the demo population once (skipped when demo data is already there).
+
+    Returns the number of resources written (0 when reused).
+    """
+    db, params = open_storage(settings)
+    try:
+        tag = f"{DEMO_TAG['system']}|{DEMO_TAG['code']}"
+
+        def work(session: Any) -> int:
+            env = Env(Store(session, params, ZoneInfo(settings.timezone)), settings, "urn:hygie", "en")
+            if find(env, "Patient", [("_tag", tag)], limit=1):
+                return 0
+            bundle = demo_bundle(patients, seed)
+            process_bundle(env, bundle, minimal=True)
+            return len(bundle["entry"])
+
+        return db.run_sync(work)
+    finally:
+        db.close()
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -38,6 +38,7 @@ def serve(
     from hygie.app import create_app
 
     settings = Settings()
+    typer.echo(f"Hygie {__version__} on http://{host}:{port}/fhir ({settings.database_url.split(':', 1)[0]})")
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -46,6 +47,26 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=5,
     )
+
+
+@cli.command()
+def demo(
+    patients: int = typer.Option(20, min=1, max=100_000, help="Number of demo patients."),
+    seed: int = typer.Option(1, help="Random seed (same seed, same population)."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+) -> None:
+    """Build the demo population into the configured database (once), then serve it."""
+    from hygie.app import load_demo
+
+    settings = Settings()
+    written = load_demo(settings, patients, seed)
+    if written:
+        typer.echo(f"demo: {written} resources loaded")
+    else:
+        typer.echo("demo: reusing the demo data already in the database")
+    typer.echo(f"FHIR API: http://{host}:{port}/fhir  (try /fhir/Patient?name=benedicte)")
+    serve(host=host, port=port)
 
 
 @db_cli.command("upgrade")
