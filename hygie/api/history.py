@@ -16,7 +16,7 @@ from hygie.api.context import Env, FhirRequest, Result
 from hygie.fhir.dates import parse_instant_ms
 from hygie.fhir.outcome import FhirError
 
-ALLOWED = frozenset({"_since", "_count", "_cursor", "_at", "_format", "_pretty", "_summary", "_elements"})
+ALLOWED = frozenset({"_since", "_count", "_cursor", "_format", "_pretty", "_summary", "_elements"})
 
 
 def history(env: Env, req: FhirRequest) -> Result:
@@ -24,7 +24,6 @@ def history(env: Env, req: FhirRequest) -> Result:
         if name not in ALLOWED:
             raise FhirError.of(400, "not-supported", "bad_param", name=name[:64], value="")
     since = _instant(env, req, "_since")
-    at = _instant(env, req, "_at")
     count = page_size(env, req.param("_count"))
     cursor_text = req.param("_cursor")
     cursor = None
@@ -34,9 +33,7 @@ def history(env: Env, req: FhirRequest) -> Result:
         cursor = int(cursor_text)
     if req.id is not None and req.type is not None and env.store.read(req.type, req.id) is None:
         raise FhirError.of(404, "not-found", "not_found", type=req.type, id=req.id)
-    versions = env.store.history(
-        req.type, req.id, since=since, before_seq=cursor, at_or_before=at, limit=count + 1
-    )
+    versions = env.store.history(req.type, req.id, since=since, before_seq=cursor, limit=count + 1)
     more = len(versions) > count
     versions = versions[:count]
     path = "/".join(p for p in (req.type, req.id) if p) + ("/_history" if req.type else "_history")

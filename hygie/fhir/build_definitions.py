@@ -11,10 +11,14 @@ fully enumerated from the core CodeSystems. Run::
 
     .venv/bin/python -m hygie.fhir.build_definitions [--source /work/shared/data/fhir-r4-core]
 
-Element rows are ``[path, min, max, types, contentReference, valueSet]`` where ``path`` is relative
-to the type (``component.code``), ``max`` is ``-1`` for ``*``, ``types`` lists type codes
-(``Reference``, ``string``…; FHIRPath system types are mapped back to their FHIR type) and the last
-two are ``null`` when absent. ``valueSets`` maps a value set URL to ``{system: [codes]}``.
+Element rows are ``[path, min, max, types, contentReference, valueSet, flags]`` where ``path`` is
+relative to the type (``component.code``), ``max`` is ``-1`` for ``*``, ``types`` lists type codes
+(``Reference``, ``string``…; FHIRPath system types are mapped back to their FHIR type),
+``contentReference`` and ``valueSet`` are ``null`` when absent, and ``flags`` is a bit set:
+:data:`FLAG_SUMMARY` for ``ElementDefinition.isSummary`` (what ``_summary=true`` returns,
+https://hl7.org/fhir/R4/elementdefinition-definitions.html#ElementDefinition.isSummary) and
+:data:`FLAG_MODIFIER` for ``ElementDefinition.isModifier``. ``valueSets`` maps a value set URL to
+``{system: [codes]}``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ LICENCE = (
 )
 # Abstract base types: elements are inherited by the concrete types' snapshots.
 ABSTRACT_TYPES = ("Resource", "DomainResource", "Element", "BackboneElement")
+# Bits of the last element-row column.
+FLAG_SUMMARY = 1
+FLAG_MODIFIER = 2
 
 Json = dict[str, Any]
 
@@ -76,7 +83,10 @@ def _element_row(type_name: str, element: Json, required_vs: set[str]) -> list[A
     if binding.get("strength") == "required" and binding.get("valueSet"):
         vs = _canonical(binding["valueSet"])
         required_vs.add(vs)
-    return [rel, int(element.get("min", 0)), maximum, types, element.get("contentReference"), vs]
+    flags = (FLAG_SUMMARY if element.get("isSummary") else 0) | (
+        FLAG_MODIFIER if element.get("isModifier") else 0
+    )
+    return [rel, int(element.get("min", 0)), maximum, types, element.get("contentReference"), vs, flags]
 
 
 def _flatten_concepts(concepts: list[Json], out: list[str]) -> None:

@@ -7,7 +7,8 @@ https://hl7.org/fhir/R4/elementdefinition-definitions.html#ElementDefinition.con
 ``hygie/fhir/data/r4-definitions.json.gz`` (written by :mod:`hygie.fhir.build_definitions` from the
 HL7 FHIR R4 4.0.1 core package, CC0) is read once and compiled into :class:`Node` tables: for each
 type or backbone element, a dict from JSON property name (choice types expanded, e.g.
-``valueQuantity``) to :class:`Element`. The validator walks those tables.
+``valueQuantity``) to :class:`Element`. The validator walks those tables; :mod:`hygie.fhir.summary`
+uses :attr:`Element.summary` (https://hl7.org/fhir/R4/search.html#summary).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from importlib import resources
 from typing import Any, Final, TypeAlias
 
 DATA_FILE: Final = "r4-definitions.json.gz"
+FLAG_SUMMARY: Final = 1  # element row flags, see hygie.fhir.build_definitions
+FLAG_MODIFIER: Final = 2
 _Spec: TypeAlias = tuple[int, int, "str | None"]  # (min, max, required value set)
 
 # Element.special values: checks beyond the element's type.
@@ -37,6 +40,8 @@ class Node:
     elements: dict[str, Element] = field(default_factory=dict, repr=False)
     # (element name as defined, min, JSON keys that make it present), for min >= 1 elements.
     required: tuple[tuple[str, int, tuple[str, ...]], ...] = field(default=(), repr=False)
+    # JSON keys of the elements in the summary form (``Element.summary``), without ``_`` companions.
+    summary: frozenset[str] = field(default=frozenset(), repr=False)
 
 
 @dataclass(slots=True, eq=False)
@@ -58,6 +63,8 @@ class Element:
     system_codes: dict[str, frozenset[str]] | None = None  # required binding of a CodeableConcept
     value_set: str | None = None
     special: int = SPECIAL_NONE
+    summary: bool = False  # part of the _summary=true form (see _is_summary)
+    modifier: bool = False  # ElementDefinition.isModifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,20 @@ def _raw() -> dict[str, Any]:
     data = resources.files("hygie.fhir").joinpath("data", DATA_FILE).read_bytes()
     document: dict[str, Any] = json.loads(gzip.decompress(data))
     return document
+
+
+def _is_summary(parent: str, minimum: int, flags: int) -> bool:
+    """Whether an element belongs to the ``_summary=true`` form.
+
+    ``isSummary`` as published, plus the rule of its definition
+    (https://hl7.org/fhir/R4/elementdefinition-definitions.html#ElementDefinition.isSummary): an
+    element at the root of a resource or data type whose minimum cardinality is 1 or that is a
+    modifier must be in the summary. The R4 tables miss it for a few (``DomainResource.modifierExtension``
+    on every resource, ``AuditEvent.agent``…): a summary must never hide a modifier extension.
+    """
+    if flags & FLAG_SUMMARY:
+        return True
+    return parent == "" and (minimum > 0 or bool(flags & FLAG_MODIFIER))
 
 
 def _choice_key(base: str, type_code: str) -> str:
@@ -106,7 +127,7 @@ class _Compiler:
                 backbones[row[0]] = Node(f"{type_name}.{row[0]}")
         children: dict[str, list[Element]] = {path: [] for path in backbones}
         requirements: dict[str, list[tuple[str, int, tuple[str, ...]]]] = {p: [] for p in backbones}
-        for rel, minimum, maximum, type_codes, content_ref, vs in rows:
+        for rel, minimum, maximum, type_codes, content_ref, vs, flags in rows:
             parent, _, name = rel.rpartition(".")
             spec = (minimum, maximum, vs)
             if content_ref is not None:
@@ -120,6 +141,10 @@ class _Compiler:
             else:
                 elements = [self._element(name, name, type_codes[0], spec)]
             self._specialise(type_name, rel, elements)
+            summary = _is_summary(parent, minimum, flags)
+            for element in elements:
+                element.summary = summary
+                element.modifier = bool(flags & FLAG_MODIFIER)
             children[parent].extend(elements)
             if minimum > 0:
                 keys = [e.key for e in elements] + ["_" + e.key for e in elements if e.primitive]
@@ -127,6 +152,7 @@ class _Compiler:
         for path, node in backbones.items():
             node.elements = {e.key: e for e in children[path]}
             node.required = tuple(requirements[path])
+            node.summary = frozenset(e.key for e in children[path] if e.summary)
 
     def _element(
         self, key: str, name: str, type_code: str, spec: _Spec, *, node: Node | None = None

@@ -263,7 +263,6 @@ class Store:
         *,
         since: int | None,
         before_seq: int | None,
-        at_or_before: int | None,
         limit: int,
     ) -> list[Version]:
         """Versions newest first; ``before_seq`` pages backwards through the global sequence."""
@@ -278,9 +277,6 @@ class Store:
         if since is not None:
             where.append("v.last_updated >= ?")
             args.append(since)
-        if at_or_before is not None:
-            where.append("v.last_updated <= ?")
-            args.append(at_or_before)
         if before_seq is not None:
             where.append("v.seq < ?")
             args.append(before_seq)

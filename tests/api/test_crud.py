@@ -257,9 +257,14 @@ def test_search_basic(client: TestClient) -> None:
 
 
 def test_search_token_text_and_reference_identifier(client: TestClient) -> None:
-    obs = {"resourceType": "Observation", "status": "final",
-           "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Fréquence cardiaque"}]},
-           "subject": {"identifier": {"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "1234"}}}
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {
+            "coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Fréquence cardiaque"}]
+        },
+        "subject": {"identifier": {"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "1234"}},
+    }
     create(client, obs)
     assert client.get("/fhir/Observation?code:text=frequence").json()["total"] == 1
     assert client.get("/fhir/Observation?code:text=pouls").json()["total"] == 0

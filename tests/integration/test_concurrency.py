@@ -14,7 +14,9 @@ def test_concurrent_conditional_creates_make_one_resource(live_server: str) -> N
 
     def post(_: int) -> int:
         with httpx.Client(base_url=f"{live_server}/fhir", timeout=30) as c:
-            return c.post("/Patient", json=body, headers={**H, "if-none-exist": "identifier=urn:test|same"}).status_code
+            return c.post(
+                "/Patient", json=body, headers={**H, "if-none-exist": "identifier=urn:test|same"}
+            ).status_code
 
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(post, range(16)))

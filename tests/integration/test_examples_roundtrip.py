@@ -54,7 +54,9 @@ def test_examples_round_trip(client: TestClient) -> None:
         location = r.headers["location"].split("/fhir/", 1)[1].split("/_history")[0]
         back = client.get(f"/fhir/{location}")
         stored = loads(back.content)
-        expected = without_server_meta(resource) if rid else {**without_server_meta(resource), "id": stored["id"]}
+        expected = (
+            without_server_meta(resource) if rid else {**without_server_meta(resource), "id": stored["id"]}
+        )
         if dumps(without_server_meta(stored), sort_keys=True) != dumps(expected, sort_keys=True):
             failures.append(f"{name}: read back differs")
         accepted += 1
