@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import typer
 from typer.testing import CliRunner
 
@@ -46,9 +45,9 @@ def test_every_cli_command_is_documented_and_exists() -> None:
         args = command.split()
         result = runner.invoke(cli, [*args, "--help"] if not args[0].startswith("--") else args)
         assert result.exit_code == 0, (command, result.output)
-    group = typer.main.get_command(cli)
-    assert isinstance(group, click.Group)
-    for name in group.commands:
+    commands = typer.main.get_command(cli).commands  # type: ignore[attr-defined]
+    assert {"serve", "demo", "db"} <= set(commands)
+    for name in commands:
         assert f"`hygie {name}" in doc, f"hygie {name} is not documented"
 
 
