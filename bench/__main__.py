@@ -147,7 +147,10 @@ def _discard(database: server.Database) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{database.path}{suffix}").unlink(missing_ok=True)
     else:
-        database.drop()
+        try:
+            database.drop()
+        except Exception as exc:  # the cluster may have been restarted meanwhile: not our result
+            print(f"warning: could not drop {database.name}: {exc}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -324,7 +324,7 @@ def pin_to_core(core: int) -> bool:
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """An event loop for the generator: uvloop when installed (it ships with uvicorn[standard])."""
     try:
-        import uvloop  # noqa: PLC0415
+        import uvloop
     except ImportError:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()

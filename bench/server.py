@@ -327,7 +327,7 @@ class _TrivialProtocol(asyncio.Protocol):
 
 def serve_trivial(port: int) -> None:
     """Serve the fixed response on 127.0.0.1:port forever (run as a pinned subprocess)."""
-    from bench.loadgen import new_event_loop  # noqa: PLC0415
+    from bench.loadgen import new_event_loop
 
     loop = new_event_loop()
     server = loop.run_until_complete(loop.create_server(_TrivialProtocol, "127.0.0.1", port))

@@ -52,5 +52,7 @@ def test_every_cli_command_is_documented_and_exists() -> None:
 
 
 def test_python_dash_m_hygie() -> None:
-    out = subprocess.run([sys.executable, "-m", "hygie", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "hygie", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.startswith("hygie ")

@@ -69,7 +69,7 @@ def _entry(full_url: str, resource: dict[str, Any]) -> dict[str, Any]:
 
 def demo_bundle(patients: int = 20, seed: int = 1, now: datetime | None = None) -> dict[str, Any]:
     """The demo transaction Bundle (same seed and ``now`` → same content)."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (synthetic demo data, not security)
     now = now or datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
     org, gp = _urn(rng), _urn(rng)
     entries = [

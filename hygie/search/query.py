@@ -106,8 +106,15 @@ def _criterion(
         cond = _or([_token(name, "", v, tz) for v in split_values(raw)])
         return Sql(f"r.rk IN (SELECT rk FROM idx_token WHERE pid = ? AND ({cond.clause}))", (pid, *cond.args))
     if modifier == "text" and param.type == "token":
-        cond = _or([Sql("folded LIKE ? ESCAPE '\\'", (f"{_like_escape(fold(unescape(v)))}%",)) for v in split_values(raw)])
-        return Sql(f"r.rk IN (SELECT rk FROM idx_token_text WHERE pid = ? AND ({cond.clause}))", (pid, *cond.args))
+        cond = _or(
+            [
+                Sql("folded LIKE ? ESCAPE '\\'", (f"{_like_escape(fold(unescape(v)))}%",))
+                for v in split_values(raw)
+            ]
+        )
+        return Sql(
+            f"r.rk IN (SELECT rk FROM idx_token_text WHERE pid = ? AND ({cond.clause}))", (pid, *cond.args)
+        )
     if modifier == "missing":
         if raw not in ("true", "false"):
             raise bad(name, raw)
