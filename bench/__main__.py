@@ -22,9 +22,12 @@ def _dbs(choice: str) -> list[str]:
     return ["sqlite", "postgresql"] if choice == "both" else [choice]
 
 
+WAIT_QUIET = [0.0]  # --wait-quiet seconds
+
+
 def bench_crud(db: str, duration: float, connections: int, warmup: float, seed: int, keep: bool) -> Any:
     """Run the CRUD chain on a fresh server and database; return the saved result path."""
-    background = server.background_load()
+    background = server.background_load(wait_quiet=WAIT_QUIET[0])
     database = server.fresh_database(db, "crud")
     try:
         with server.running_server(database, "crud") as srv:
@@ -54,7 +57,7 @@ def bench_crud(db: str, duration: float, connections: int, warmup: float, seed: 
 def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
     """Import the Synthea bundles on a fresh server and database; return the saved result path."""
     files = importer.load_bundles(limit=bundles)
-    background = server.background_load()
+    background = server.background_load(wait_quiet=WAIT_QUIET[0])
     database = server.fresh_database(db, "import")
     try:
         with server.running_server(database, "import") as srv:
@@ -109,7 +112,7 @@ def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
 def bench_ceiling(duration: float, connections: int) -> Any:
     """Load generator ceiling: a trivial asyncio server, then Hygie's /healthz (SQLite)."""
     targets: dict[str, Any] = {}
-    background = server.background_load()
+    background = server.background_load(wait_quiet=WAIT_QUIET[0])
     trivial = server.start_trivial()
     try:
         targets["trivial asyncio server"] = _ceiling_one(trivial, duration, connections)
@@ -163,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite", help=db_help)
         p.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
         p.add_argument("--no-report", action="store_true", help="do not regenerate docs/benchmarks.md")
+        p.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                       help="wait up to S seconds for other processes to leave both cores idle")
 
     p_crud = sub.add_parser("crud", help="CRUD chain throughput and latency")
     common(p_crud)
@@ -180,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p_ceil.add_argument("--duration", type=float, default=5.0)
     p_ceil.add_argument("--connections", type=int, default=16)
     p_ceil.add_argument("--no-report", action="store_true")
+    p_ceil.add_argument("--wait-quiet", type=float, default=0.0, metavar="S")
 
     p_all = sub.add_parser("all", help="ceiling, crud and import")
     common(p_all)
@@ -187,18 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     p_all.add_argument("--connections", type=int, default=16)
 
     sub.add_parser("report", help="regenerate docs/benchmarks.md from bench/results/")
-    p_triv = sub.add_parser("_trivial", help=argparse.SUPPRESS)
-    p_triv.add_argument("--port", type=int, required=True)
 
     args = parser.parse_args(argv)
-    if args.command == "_trivial":
-        server.serve_trivial(args.port)
-        return 0
     if args.command == "report":
         print(f"updated {report.update_doc()}")
         return 0
     if not pin_to_core(server.LOADGEN_CORE):
         print("warning: fewer than 2 cores; load generator not pinned", file=sys.stderr)
+    WAIT_QUIET[0] = args.wait_quiet
     started = time.monotonic()
     paths = []
     if args.command in ("ceiling", "all"):

@@ -8,13 +8,14 @@ A *scenario* is an async function ``scenario(client, index)`` run by each of N v
 connection each; it calls :meth:`Client.request` with an operation name (``"create Patient"``…) and
 loops until :meth:`Client.running` turns false (duration elapsed or request budget spent). Every
 request's latency is recorded under its operation name; any non-2xx status (or connection failure,
-recorded as status ``0``) counts as an error.
+recorded as status ``0``) counts as an error. Only loopback targets are accepted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import math
 import os
 import resource
@@ -288,6 +289,7 @@ async def run(
     requests sent (warm-up included); the run then ends early and the window is the actual one.
     ``on_window`` is called when the measured window opens (e.g. to sample the server's CPU time).
     """
+    require_loopback(host)
     start = time.perf_counter()
     recorder = Recorder(record_from_ns=time.perf_counter_ns() + int(warmup * 1e9))
     budget = Budget(start + warmup + duration, max_requests)
@@ -311,6 +313,16 @@ async def run(
     await asyncio.gather(*tasks)
     wall = time.perf_counter() - measured_from
     return RunResult(recorder, wall, _cpu_seconds() - cpu_from, connections)
+
+
+def require_loopback(host: str) -> None:
+    """Refuse any target that is not on this machine's loopback interface."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the load generator only targets loopback addresses, not {host!r}")
 
 
 def pin_to_core(core: int) -> bool:

@@ -96,7 +96,7 @@ def save(name: str, db: str, payload: dict[str, Any]) -> Path:
         **payload,
     }
     path = RESULTS / f"{name}-{db}-{now.strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     return path
 
 
@@ -257,8 +257,11 @@ def render(found: dict[tuple[str, str], dict[str, Any]]) -> str:
     if imports:
         out += ["### Import (Synthea transaction bundles)", "", *_import_rows(imports), ""]
         for run in imports:
-            for failure in run["import"].get("failures", [])[:5]:
+            failures = run["import"].get("failures", [])
+            for failure in failures[:3]:
                 out.append(f"- {run['db']}: `{failure['bundle']}` → {failure['status']}")
+            if len(failures) > 3:
+                out.append(f"- {run['db']}: … and {len(failures) - 3} more failed bundles")
         out.append("")
     ceilings = [found[k] for k in sorted(found) if k[0] == "ceiling"]
     if ceilings:

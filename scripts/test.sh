@@ -5,7 +5,7 @@
 #
 # Works on a fresh Debian 12 machine with python3.11, pip and apt, as root: creates .venv, installs
 # the project with its [test] extra, installs PostgreSQL from Debian when missing, starts a
-# throwaway cluster (scripts/pg.sh) and stops it on exit. Without root, the apt steps are skipped
+# throwaway cluster (scripts/pg.sh) in a temporary directory and deletes it on exit. Without root, the apt steps are skipped
 # when what they would install is already there, and fail with a clear message otherwise.
 #
 # Environment:
@@ -107,13 +107,14 @@ ensure_postgres_installed() {
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || die "initdb still missing after apt-get"
 }
 
-PG_STARTED=0
+PG_DIR=""
 cleanup() {
-  if (( PG_STARTED )); then
-    bash scripts/pg.sh stop || true
+  if [[ -n "$PG_DIR" ]]; then
+    HYGIE_PG_DIR=$PG_DIR bash scripts/pg.sh destroy || true
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # --- steps ---------------------------------------------------------------------------------------
 ensure_venv
@@ -122,8 +123,12 @@ install_project
 if wants_postgres && [[ -z "${HYGIE_TEST_POSTGRES_URL:-}" ]]; then
   ensure_postgres_installed
   say "starting a throwaway PostgreSQL cluster"
-  PG_STARTED=1
-  HYGIE_TEST_POSTGRES_URL=$(bash scripts/pg.sh start --fresh)
+  # A cluster of its own for this run (not the ./var/pg-test one a developer may be using),
+  # deleted on exit.
+  local_tmp=${TMPDIR:-/tmp}
+  [[ $(id -u) -eq 0 ]] && local_tmp=/tmp  # must be reachable by the postgres user
+  PG_DIR=$(mktemp -d "$local_tmp/hygie-pg-test.XXXXXX")
+  HYGIE_TEST_POSTGRES_URL=$(HYGIE_PG_DIR=$PG_DIR bash scripts/pg.sh start)
   export HYGIE_TEST_POSTGRES_URL
   printf 'HYGIE_TEST_POSTGRES_URL=%s\n' "$HYGIE_TEST_POSTGRES_URL"
 fi

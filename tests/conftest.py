@@ -117,7 +117,7 @@ class PostgresDatabases:
     ready and drops used databases while the tests run.
     """
 
-    PREFETCH = 1
+    PREFETCH = 2
 
     def __init__(self, admin_url: str) -> None:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")

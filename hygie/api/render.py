@@ -6,9 +6,10 @@ from typing import Any
 
 from hygie.fhir import jsonio
 from hygie.fhir.outcome import FhirError
+from hygie.fhir.summary import elements as select_elements
+from hygie.fhir.summary import mark_subsetted, summarize, text_summary
 
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
-_ALWAYS = ("resourceType", "id", "meta")
+SUMMARY_MODES = frozenset({"true", "text", "data", "false", "count"})
 
 
 def dumps(data: Any, pretty: bool) -> bytes:
@@ -16,23 +17,21 @@ def dumps(data: Any, pretty: bool) -> bytes:
 
 
 def check_summary(value: str | None) -> str | None:
-    if value is None or value in ("text", "data", "false", "count"):
-        return value
-    if value == "true":
-        raise FhirError.of(400, "not-supported", "not_implemented", what="_summary=true")
+    if value is None or value in SUMMARY_MODES:
+        return None if value == "false" else value
     raise FhirError.of(400, "invalid", "bad_param", name="_summary", value=value[:32])
 
 
 def shape(resource: dict[str, Any], summary: str | None, elements: list[str] | None) -> dict[str, Any]:
-    """Apply ``_summary`` (text, data) or ``_elements`` to one resource."""
+    """Apply ``_summary`` (true, text, data) or ``_elements`` to one resource."""
+    if summary == "true":
+        return mark_subsetted(summarize(resource))
     if summary == "text":
-        kept = {k: v for k, v in resource.items() if k in (*_ALWAYS, "text")}
-        return _mark(kept)
+        return mark_subsetted(text_summary(resource))
     if summary == "data":
-        return _mark({k: v for k, v in resource.items() if k != "text"})
+        return mark_subsetted({k: v for k, v in resource.items() if k != "text"})
     if elements:
-        wanted = set(elements)
-        return _mark({k: v for k, v in resource.items() if k in _ALWAYS or k in wanted})
+        return mark_subsetted(select_elements(resource, elements))
     return resource
 
 
@@ -42,10 +41,3 @@ def shape_bundle(bundle: dict[str, Any], summary: str | None, elements: list[str
         if isinstance(res, dict) and (entry.get("search") or {}).get("mode", "match") == "match":
             entry["resource"] = shape(res, summary, elements)
     return bundle
-
-
-def _mark(resource: dict[str, Any]) -> dict[str, Any]:
-    meta = dict(resource.get("meta") or {})
-    meta["tag"] = [*(meta.get("tag") or []), SUBSETTED]
-    resource["meta"] = meta
-    return resource

@@ -8,8 +8,10 @@ https://hl7.org/fhir/R4/elementdefinition-definitions.html#ElementDefinition.isS
   types that is nearly everything, but not ``Attachment.data``, nor ``id``/``extension``, which
   ``Element`` does not mark as summary; primitive companions ``_x`` carry only those and go too).
   ``id``, ``meta`` and ``implicitRules`` are summary elements of ``Resource``; ``text`` and
-  ``contained`` are not. Resources inside a resource (``Bundle.entry.resource``,
-  ``Parameters.parameter.resource``) are summarised the same way and tagged SUBSETTED.
+  ``contained`` are not. An extension in the summary (``modifierExtension``: a modifier is always
+  in it) is kept whole, since an extension without its value would be meaningless. Resources inside
+  a resource (``Bundle.entry.resource``, ``Parameters.parameter.resource``) are summarised the same
+  way and tagged SUBSETTED.
 - ``_summary=text`` (:func:`text_summary`): "only the text element, the id element, the meta element,
   and only top-level mandatory elements".
 - ``_elements`` (:func:`elements`): the listed base (top-level) element names; a choice element is
@@ -62,11 +64,12 @@ def text_summary(resource: Json) -> Json:
 def elements(resource: Json, names: Iterable[str]) -> Json:
     """The ``_elements`` subset: the named top-level elements plus ``id``, ``meta`` and mandatory ones.
 
-    ``names`` are element names as defined (``value`` for ``value[x]``); a JSON property name
-    (``valueQuantity``) is accepted too and selects that one type. Unknown names select nothing.
+    ``names`` are element names as defined (``value``, or ``value[x]``, for ``value[x]``); a JSON
+    property name (``valueQuantity``) is accepted too and selects that one type. Unknown names (and
+    paths such as ``name.given``: R4 allows base elements only) select nothing.
     Primitive companions (``_birthDate``) follow their element.
     """
-    wanted = frozenset(name.strip() for name in names)
+    wanted = frozenset(name.strip().removesuffix("[x]") for name in names)
     node = _node_of(resource)
     if node is None:
         return {k: v for k, v in resource.items() if k in _ALWAYS or k.lstrip("_") in wanted}
@@ -115,7 +118,9 @@ def is_subsetted(resource: Json) -> bool:
 
 
 def _is_subsetted_tag(tag: object) -> bool:
-    return isinstance(tag, dict) and tag.get("system") == SUBSETTED_SYSTEM and tag.get("code") == SUBSETTED_CODE
+    return (
+        isinstance(tag, dict) and tag.get("system") == SUBSETTED_SYSTEM and tag.get("code") == SUBSETTED_CODE
+    )
 
 
 def _node_of(resource: Json) -> Node | None:
@@ -149,6 +154,8 @@ def _summarize_item(value: Any, element: Element) -> Any:
         return _DROP  # malformed complex value: nothing summarisable
     if element.is_resource:
         return mark_subsetted(summarize(value))
+    if element.type_code == "Extension":
+        return value  # a kept (modifier) extension stays whole: Extension.value[x] is not "summary"
     if element.node is None:
         return _DROP
     summarized = _summarize_object(value, element.node)

@@ -232,6 +232,12 @@ def test_summary_elements_pretty(client: TestClient) -> None:
         "meta",
         "text",
     }
+    summary = client.get(f"/fhir/Patient/{pid}?_summary=true").json()
+    assert "text" not in summary
+    assert summary["gender"] == "female"
+    assert summary["name"][0]["family"] == "Dupré"
+    assert [t["code"] for t in summary["meta"]["tag"]] == ["SUBSETTED"]
+    assert client.get(f"/fhir/Patient/{pid}?_summary=maybe").status_code == 400
     assert b"\n  " in client.get(f"/fhir/Patient/{pid}?_pretty=true").content
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
+
 from bench.loadgen import CONNECTION_ERROR, Client, Response, RunResult, percentile, run
 
 
@@ -121,6 +123,15 @@ def test_warmup_requests_are_not_recorded() -> None:
     result, served, _ = asyncio.run(_drive(duration=0.4, warmup=0.4))
     recorded = result.summary()["requests"]
     assert 0 < recorded < sum(served.values())
+
+
+def test_only_loopback_targets_are_accepted() -> None:
+    async def idle(client: Client, index: int) -> None:
+        del client, index
+
+    for host in ("10.0.0.1", "192.168.1.10", "example.org"):
+        with pytest.raises(ValueError, match="loopback"):
+            asyncio.run(run(host, 80, idle, connections=1, duration=0.1))
 
 
 def test_percentile_is_nearest_rank() -> None:
