@@ -209,21 +209,26 @@ def _check_target(entry: Entry, targets: set[str]) -> None:
     targets.add(key)
 
 
-def _rewrite(value: Any, mapping: dict[str, str], env: Env, index: int) -> Any:
-    """Replace references to fullUrls (and conditional references) throughout a resource."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str):
-                out[key] = _resolve(item, mapping, env, index)
-            elif key == "div" and isinstance(item, str) and "urn:uuid:" in item:
-                out[key] = _rewrite_narrative(item, mapping)
-            else:
-                out[key] = _rewrite(item, mapping, env, index)
-        return out
-    if isinstance(value, list):
-        return [_rewrite(item, mapping, env, index) for item in value]
-    return value
+def _rewrite(resource: Any, mapping: dict[str, str], env: Env, index: int) -> Any:
+    """Replace references to fullUrls (and conditional references) throughout a resource.
+
+    Works in place on the entry's parsed body (owned by this request) and returns it.
+    """
+    stack = [resource]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if type(item) is str:
+                    if key == "reference":
+                        node[key] = _resolve(item, mapping, env, index)
+                    elif key == "div" and "urn:uuid:" in item:
+                        node[key] = _rewrite_narrative(item, mapping)
+                elif isinstance(item, (dict, list)):
+                    stack.append(item)
+        elif isinstance(node, list):
+            stack.extend(item for item in node if isinstance(item, (dict, list)))
+    return resource
 
 
 def _rewrite_narrative(div: str, mapping: dict[str, str]) -> str:

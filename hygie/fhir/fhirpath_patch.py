@@ -333,8 +333,14 @@ def _build(parts: object, where: str, node: Node | None, depth: int) -> Json:
     return obj
 
 
-def _child_key(node: Node | None, name: str, given: str | None, where: str) -> tuple[str, Element | None]:
-    """The JSON key and definition of property ``name`` of ``node`` for a value of type ``given``."""
+def _child_key(
+    node: Node | None, name: str, given: str | None, where: str, value_where: str | None = None
+) -> tuple[str, Element | None]:
+    """The JSON key and definition of property ``name`` of ``node`` for a value of type ``given``.
+
+    Errors point at ``where`` (the part naming the property), type errors at ``value_where``.
+    """
+    value_where = value_where or where
     if node is None:
         return name, None
     elem = node.elements.get(name)
@@ -345,12 +351,18 @@ def _child_key(node: Node | None, name: str, given: str | None, where: str) -> t
             422, "processing", "fhirpatch.unknown_element", (where,), name=name, type=node.path
         )
     if given is None:
-        raise FhirError.of(422, "processing", "fhirpatch.choice_untyped", (where,), name=name)
+        raise FhirError.of(422, "processing", "fhirpatch.choice_untyped", (value_where,), name=name)
     key = name + given[0].upper() + given[1:]
     elem = node.elements.get(key)
     if elem is None or elem.name != name + "[x]":
         raise FhirError.of(
-            422, "processing", "fhirpatch.wrong_type", (where,), given=given, name=name, expected=name + "[x]"
+            422,
+            "processing",
+            "fhirpatch.wrong_type",
+            (value_where,),
+            given=given,
+            name=name,
+            expected=name + "[x]",
         )
     return key, elem
 
@@ -446,7 +458,8 @@ def _eval(node: _Node, focus: list[_Loc], root: Json) -> list[_Loc]:
         return [loc for loc in _eval(node.operand, focus, root) if _type_matches(loc, node.type_name)]
     if isinstance(node, _Call):
         return _eval_call(node, focus, root)
-    raise _UnsupportedError(type(node).__name__.strip("_").lower())
+    feature = getattr(node, "op", None) or getattr(node, "name", None) or type(node).__name__.strip("_")
+    raise _UnsupportedError(str(feature))
 
 
 def _eval_call(call: _Call, focus: list[_Loc], root: Json) -> list[_Loc]:
@@ -556,7 +569,7 @@ def _add(op: _Op, resource: Json) -> None:
         raise op.fail(422, "processing", "fhirpatch.not_container", "path", path=op.path, name=name)
     assert op.value is not None
     where = op.where["value"]
-    key, elem = _child_key(target.node, name, _value_type(op.value, where), op.where["name"])
+    key, elem = _child_key(target.node, name, _value_type(op.value, where), op.where["name"], where)
     value = _make_value(op.value, where, elem, name)
     obj: Json = target.value
     existing = obj.get(key)

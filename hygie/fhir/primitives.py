@@ -92,7 +92,7 @@ def _integer(minimum: int) -> Callable[[object], int]:
 def _check_decimal(value: object) -> int:
     if type(value) is int:
         return OK
-    if type(value) is not float:
+    if not isinstance(value, float):  # float or jsonio.Decimal (a float keeping its text)
         return BAD_JSON_TYPE
     return OK if math.isfinite(value) else BAD_VALUE
 

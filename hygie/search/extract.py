@@ -234,8 +234,8 @@ def _token(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: fro
             out.append((code, None, value))
         elif kind is bool:
             out.append((code, None, "true" if value else "false"))
-        elif kind is int or kind is float:
-            out.append((code, None, str(value)))
+        elif kind is int or isinstance(value, float):  # float or jsonio.Decimal
+            out.append((code, None, getattr(value, "text", None) or str(value)))
         elif kind is dict:
             _token_complex(code, value, rows)
 
@@ -366,7 +366,7 @@ def _quantity(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: 
     out = rows.quantity
     for raw in values:
         value = _unwrap_extension(raw)
-        if type(value) in (int, float):
+        if type(value) is int or isinstance(value, float):
             if (found := number_range(value)) is not None:
                 out.append((code, None, None, *found))
         elif type(value) is not dict:

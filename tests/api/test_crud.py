@@ -279,3 +279,16 @@ def test_search_token_text_and_reference_identifier(client: TestClient) -> None:
     assert client.get("/fhir/Observation?subject:identifier=other|1234").json()["total"] == 0
     assert client.get("/fhir/Observation?code:not=8867-4").json()["total"] == 0
     assert client.get("/fhir/Observation?code:missing=false").json()["total"] == 1
+
+
+def test_decimal_precision_is_kept(client: TestClient) -> None:
+    raw = (
+        b'{"resourceType":"Observation","status":"final","code":{"text":"w"},'
+        b'"valueQuantity":{"value":70.50,"unit":"kg"},"referenceRange":[{"low":{"value":1.0e1}}]}'
+    )
+    r = client.post("/fhir/Observation", content=raw, headers=H)
+    assert r.status_code == 201, r.text
+    back = client.get(f"/fhir/Observation/{r.json()['id']}").content
+    assert b'"value":70.50' in back
+    assert b'"value":1.0e1' in back
+    assert client.get("/fhir/Observation?value-quantity=70.5").json()["total"] == 1
