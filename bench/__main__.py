@@ -141,7 +141,9 @@ def _ceiling_one(srv: server.Server, duration: float, connections: int) -> dict[
 
 def _cpu_text(block: dict[str, float], summary: dict[str, Any]) -> str:
     core0, core1 = block.get("core0_busy", 0.0), block.get("core1_busy", 0.0)
-    return (f"server process CPU {block['cpu_fraction']:.0%}, core 0 busy {core0:.0%}, "
+    iowait = block.get("core0_iowait", 0.0)
+    return (f"server process CPU {block['cpu_fraction']:.0%}, core 0 busy {core0:.0%} "
+            f"(iowait {iowait:.0%}), "
             f"loadgen CPU {summary['loadgen_cpu_fraction']:.0%}, core 1 busy {core1:.0%}")
 
 

@@ -191,9 +191,9 @@ class Server:
                 self.process.wait(timeout)
 
 
-def core_ticks() -> dict[int, tuple[int, int]]:
-    """Per core (busy, total) jiffies from /proc/stat; busy excludes idle and iowait."""
-    ticks: dict[int, tuple[int, int]] = {}
+def core_ticks() -> dict[int, tuple[int, int, int]]:
+    """Per core (busy, iowait, total) jiffies from /proc/stat; busy excludes idle and iowait."""
+    ticks: dict[int, tuple[int, int, int]] = {}
     try:
         lines = Path("/proc/stat").read_text().splitlines()
     except OSError:
@@ -203,7 +203,7 @@ def core_ticks() -> dict[int, tuple[int, int]]:
         if name.startswith("cpu") and name[3:].isdigit():
             numbers = [int(v) for v in values[:8]]  # user nice system idle iowait irq softirq steal
             total = sum(numbers)
-            ticks[int(name[3:])] = (total - numbers[3] - numbers[4], total)
+            ticks[int(name[3:])] = (total - numbers[3] - numbers[4], numbers[4], total)
     return ticks
 
 
@@ -218,8 +218,8 @@ def background_load(seconds: float = 1.0, wait_quiet: float = 0.0) -> dict[str, 
         before = core_ticks()
         time.sleep(seconds)
         load = {}
-        for core, (busy, total) in core_ticks().items():
-            busy0, total0 = before.get(core, (0, 0))
+        for core, (busy, _, total) in core_ticks().items():
+            busy0, _, total0 = before.get(core, (0, 0, 0))
             if total > total0:
                 load[f"core{core}_busy"] = round((busy - busy0) / (total - total0), 3)
         if all(v <= 0.1 for v in load.values()) or time.monotonic() >= give_up:
@@ -240,7 +240,7 @@ class CpuSampler:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.proc_from = 0.0
-        self.cores_from: dict[int, tuple[int, int]] = {}
+        self.cores_from: dict[int, tuple[int, int, int]] = {}
         self.t_from = 0.0
 
     def start(self) -> None:
@@ -254,10 +254,11 @@ class CpuSampler:
         wall = time.monotonic() - self.t_from
         used = self.server.cpu_seconds() - self.proc_from
         block = {"cpu_seconds": round(used, 3), "cpu_fraction": round(used / wall, 3) if wall else 0.0}
-        for core, (busy, total) in core_ticks().items():
-            busy0, total0 = self.cores_from.get(core, (0, 0))
+        for core, (busy, iowait, total) in core_ticks().items():
+            busy0, iowait0, total0 = self.cores_from.get(core, (0, 0, 0))
             if total > total0:
                 block[f"core{core}_busy"] = round((busy - busy0) / (total - total0), 3)
+                block[f"core{core}_iowait"] = round((iowait - iowait0) / (total - total0), 3)
         return block
 
 

@@ -49,7 +49,7 @@ def _statement() -> dict[str, Any]:
         "software": {"name": "Hygie", "version": __version__},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
-        "patchFormat": ["application/json-patch+json"],
+        "patchFormat": ["application/json-patch+json", "application/fhir+json"],
         "rest": [
             {
                 "mode": "server",

@@ -99,11 +99,6 @@ register(
             "fr": "Un patch ne peut pas changer le type ni l'id de la ressource.",
             "en": "A patch cannot change the resource type or id.",
         },
-        "fhirpath_patch_unsupported": {
-            "fr": "FHIRPath Patch n'est pas encore pris en charge ; utilisez JSON Patch "
-            "(application/json-patch+json).",
-            "en": "FHIRPath Patch is not supported yet; use JSON Patch (application/json-patch+json).",
-        },
         "bad_param": {
             "fr": "Valeur invalide pour le paramètre {name} : « {value} ».",
             "en": "Invalid value for parameter {name}: '{value}'.",

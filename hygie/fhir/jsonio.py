@@ -16,7 +16,12 @@ from typing import Any
 
 import orjson
 
-_LOSSY = re.compile(rb"\d\.\d*0(?![\d])|\d[eE][+-]?\d|\d\.\d{15,}|\d{16,}\.")
+# A JSON number (after ``:``, ``[`` or ``,``) that a float would not write back as read:
+# fractional trailing zeros (1.50, 1.00 — but 1.0 survives), exponents, 16+ digit mantissas.
+_LOSSY = re.compile(
+    rb"[:\[,]\s*-?\d+(?:\.\d*[1-9]0+|\.00+|\.\d{16,}|(?:\.\d+)?[eE][+-]?\d+)\s*[,\]}]"
+    rb"|[:\[,]\s*-?\d{16,}\.\d"
+)
 
 
 class Decimal(float):

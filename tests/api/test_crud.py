@@ -292,3 +292,51 @@ def test_decimal_precision_is_kept(client: TestClient) -> None:
     assert b'"value":70.50' in back
     assert b'"value":1.0e1' in back
     assert client.get("/fhir/Observation?value-quantity=70.5").json()["total"] == 1
+
+
+def test_fhirpath_patch(client: TestClient) -> None:
+    pid = create(client, patient(gender="male")).json()["id"]
+    params = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "operation",
+                "part": [
+                    {"name": "type", "valueCode": "replace"},
+                    {"name": "path", "valueString": "Patient.gender"},
+                    {"name": "value", "valueCode": "female"},
+                ],
+            },
+            {
+                "name": "operation",
+                "part": [
+                    {"name": "type", "valueCode": "add"},
+                    {"name": "path", "valueString": "Patient"},
+                    {"name": "name", "valueString": "birthDate"},
+                    {"name": "value", "valueDate": "1970-01-01"},
+                ],
+            },
+        ],
+    }
+    r = client.patch(f"/fhir/Patient/{pid}", json=params, headers=H)
+    assert r.status_code == 200, r.text
+    assert r.json()["gender"] == "female"
+    assert r.json()["birthDate"] == "1970-01-01"
+    bad = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "operation",
+                "part": [
+                    {"name": "type", "valueCode": "replace"},
+                    {"name": "path", "valueString": "Patient.gender"},
+                    {"name": "value", "valueCode": "robot"},
+                ],
+            }
+        ],
+    }
+    assert client.patch(f"/fhir/Patient/{pid}", json=bad, headers=H).status_code in (400, 422)
+    assert (
+        client.patch(f"/fhir/Patient/{pid}", json={"resourceType": "Patient"}, headers=H).status_code == 400
+    )
+    assert client.get(f"/fhir/Patient/{pid}").json()["meta"]["versionId"] == "2"
