@@ -291,7 +291,9 @@ def _batch(env: Env, raw_entries: list[Any], minimal: bool) -> Result:
         try:
             entry = _entry(index, raw)
             result = _run(env, entry)
+            env.store.flush()
         except FhirError as err:
+            env.store.discard()
             env.store.s.rollback_to(name)
             result = Result(err.status, resource=outcome(err.issues, env.lang), headers=err.headers)
         env.store.s.release(name)

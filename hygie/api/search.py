@@ -32,7 +32,7 @@ def find(
     env: Env, rtype: str, criteria: list[tuple[str, str]], *, limit: int, offset: int = 0
 ) -> list[Version]:
     clause, args = _where(env, rtype, criteria)
-    rows = env.store.s.all(
+    rows = env.store.select(
         f"SELECT r.rk FROM resource r WHERE {clause} ORDER BY r.rk LIMIT ? OFFSET ?", (*args, limit, offset)
     )
     return env.store.read_many([r[0] for r in rows])
@@ -40,8 +40,8 @@ def find(
 
 def count(env: Env, rtype: str, criteria: list[tuple[str, str]]) -> int:
     clause, args = _where(env, rtype, criteria)
-    row = env.store.s.one(f"SELECT count(*) FROM resource r WHERE {clause}", args)
-    return int(row[0]) if row else 0
+    rows = env.store.select(f"SELECT count(*) FROM resource r WHERE {clause}", args)
+    return int(rows[0][0]) if rows else 0
 
 
 def search(env: Env, req: FhirRequest) -> Result:

@@ -47,11 +47,17 @@ def _to_pyformat(sql: str) -> str:
 class Session:
     """A connection inside one transaction, with dialect-neutral helpers."""
 
-    __slots__ = ("_conn", "dialect")
+    __slots__ = ("_conn", "before_commit", "dialect")
 
     def __init__(self, conn: Any, dialect: Dialect) -> None:
         self._conn = conn
         self.dialect: Dialect = dialect
+        self.before_commit: list[Callable[[], None]] = []
+
+    def finish(self) -> None:
+        """Run the before-commit hooks (buffered writes)."""
+        for hook in self.before_commit:
+            hook()
 
     def _sql(self, sql: str) -> str:
         return sql if self.dialect == "sqlite" else _to_pyformat(sql)
@@ -160,7 +166,9 @@ class SQLiteDatabase(Database):
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                result = work(Session(conn, "sqlite"))
+                session = Session(conn, "sqlite")
+                result = work(session)
+                session.finish()
             except sqlite3.IntegrityError as exc:
                 conn.execute("ROLLBACK")
                 raise conflict() from exc
@@ -206,7 +214,10 @@ class PostgresDatabase(Database):
             with self._pool.connection() as conn:
                 if not write:
                     conn.execute("SET TRANSACTION READ ONLY")
-                return work(Session(conn, "postgresql"))  # the pool commits, or rolls back on error
+                session = Session(conn, "postgresql")
+                result = work(session)
+                session.finish()
+                return result  # the pool commits, or rolls back on error
         except (errors.UniqueViolation, errors.SerializationFailure, errors.DeadlockDetected) as exc:
             raise conflict() from exc
 

@@ -105,6 +105,39 @@ class Store:
         self.s = session
         self.params = params
         self.tz = tz
+        # Writes are buffered and sent in bulk (executemany) before any read and before commit:
+        # a transaction Bundle of 1,000 entries costs a handful of statements per table.
+        self._versions: list[tuple[Any, ...]] = []
+        self._rows: dict[int, list[tuple[str, list[tuple[Any, ...]]]]] = {}
+        session.before_commit.append(self.flush)
+
+    def flush(self) -> None:
+        """Send buffered version and index rows to the database."""
+        if self._versions:
+            self.s.executemany(
+                "INSERT INTO resource_version (rk, vid, method, last_updated, deleted, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                self._versions,
+            )
+            self._versions = []
+        if self._rows:
+            tables: dict[str, list[tuple[Any, ...]]] = {}
+            for items in self._rows.values():
+                for table, rows in items:
+                    tables.setdefault(table, []).extend(rows)
+            self._rows = {}
+            for table, rows in tables.items():
+                self.s.executemany(_INSERT[table], rows)
+
+    def discard(self) -> None:
+        """Forget buffered writes (the caller rolls back to a savepoint)."""
+        self._versions = []
+        self._rows = {}
+
+    def select(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query over stored data (buffered writes are flushed first)."""
+        self.flush()
+        return self.s.all(sql, args)
 
     def lock(self, key: str) -> None:
         """Serialise concurrent conditional writes on ``key`` until the transaction ends.
@@ -116,6 +149,7 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------------
     def read(self, rtype: str, rid: str, *, for_update: bool = False) -> Version | None:
+        self.flush()
         lock = " FOR UPDATE OF r" if for_update and self.s.dialect == "postgresql" else ""
         row = self.s.one(
             "SELECT r.rk, r.vid, r.deleted, r.last_updated, v.method, v.body, v.seq "
@@ -129,6 +163,7 @@ class Store:
         return Version(rtype, rid, vid, ms, bool(deleted), method, None if deleted else unpack(body), rk, seq)
 
     def vread(self, rtype: str, rid: str, vid: int) -> Version | None:
+        self.flush()
         row = self.s.one(
             "SELECT r.rk, v.deleted, v.last_updated, v.method, v.body, v.seq "
             "FROM resource r JOIN resource_version v ON v.rk = r.rk "
@@ -144,6 +179,7 @@ class Store:
         """Current versions for resource keys, in the given order (missing ones dropped)."""
         if not rks:
             return []
+        self.flush()
         found: dict[int, Version] = {}
         for start in range(0, len(rks), 500):
             chunk = list(rks[start : start + 500])
@@ -193,9 +229,9 @@ class Store:
             "UPDATE resource SET vid = ?, deleted = ?, last_updated = ? WHERE rk = ?",
             (vid, self._true, ms, current.rk),
         )
-        seq = self._insert_version(current.rk, vid, "DELETE", ms, True, b"")
+        self._insert_version(current.rk, vid, "DELETE", ms, True, b"")
         self._clear_index(current.rk)
-        return Version(current.type, current.id, vid, ms, True, "DELETE", None, current.rk, seq)
+        return Version(current.type, current.id, vid, ms, True, "DELETE", None, current.rk)
 
     @property
     def _true(self) -> Any:
@@ -205,14 +241,8 @@ class Store:
     def _false(self) -> Any:
         return False if self.s.dialect == "postgresql" else 0
 
-    def _insert_version(self, rk: int, vid: int, method: str, ms: int, deleted: bool, body: bytes) -> int:
-        row = self.s.one(
-            "INSERT INTO resource_version (rk, vid, method, last_updated, deleted, body) "
-            "VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
-            (rk, vid, method, ms, self._true if deleted else self._false, pack(body)),
-        )
-        assert row is not None
-        return int(row[0])
+    def _insert_version(self, rk: int, vid: int, method: str, ms: int, deleted: bool, body: bytes) -> None:
+        self._versions.append((rk, vid, method, ms, self._true if deleted else self._false, pack(body)))
 
     def _write_version(
         self,
@@ -227,13 +257,14 @@ class Store:
         reindex: bool,
     ) -> Version:
         body = jsonio.dumps(stored)
-        seq = self._insert_version(rk, vid, method, ms, False, body)
+        self._insert_version(rk, vid, method, ms, False, body)
         if reindex:
             self._clear_index(rk)
         self._index(rk, rtype, extract(stored, default_tz=self.tz))
-        return Version(rtype, rid, vid, ms, False, method, body, rk, seq)
+        return Version(rtype, rid, vid, ms, False, method, body, rk)
 
     def _clear_index(self, rk: int) -> None:
+        self._rows.pop(rk, None)
         for table in INDEX_TABLES:
             self.s.execute(_DELETE[table], (rk,))
 
@@ -252,8 +283,8 @@ class Store:
                     if values[i - 1] is None:
                         values[i - 1] = ""
                 out.append((rk, pid, *values))
-            if out:
-                self.s.executemany(_INSERT[table], out)
+            if out:  # '' for None can make two rows one: keep each once
+                self._rows.setdefault(rk, []).append((table, list(dict.fromkeys(out))))
 
     # -- history ---------------------------------------------------------------------------
     def history(
@@ -281,7 +312,7 @@ class Store:
             where.append("v.seq < ?")
             args.append(before_seq)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = self.s.all(
+        rows = self.select(
             "SELECT r.rk, r.type, r.id, v.vid, v.deleted, v.last_updated, v.method, v.body, v.seq "
             f"FROM resource_version v JOIN resource r ON r.rk = v.rk {clause} "
             "ORDER BY v.seq DESC LIMIT ?",
@@ -291,24 +322,6 @@ class Store:
             Version(rt, ri, vid, ms, bool(d), method, None if d else unpack(body), rk, seq)
             for rk, rt, ri, vid, d, ms, method, body, seq in rows
         ]
-
-    def history_count(self, rtype: str | None, rid: str | None, since: int | None) -> int:
-        where: list[str] = []
-        args: list[Any] = []
-        if rtype is not None:
-            where.append("r.type = ?")
-            args.append(rtype)
-        if rid is not None:
-            where.append("r.id = ?")
-            args.append(rid)
-        if since is not None:
-            where.append("v.last_updated >= ?")
-            args.append(since)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        row = self.s.one(
-            f"SELECT count(*) FROM resource_version v JOIN resource r ON r.rk = v.rk {clause}", args
-        )
-        return int(row[0]) if row else 0
 
 
 def load_params(session: Session, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
