@@ -223,6 +223,24 @@ def _comparison(found: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _other_load(server_block: dict[str, Any], summary: dict[str, Any]) -> float:
+    """CPU (in cores) used during the window by anything but the server and the load generator."""
+    cores = sum(v for k, v in server_block.items() if k.startswith("core") and k.endswith("_busy"))
+    return float(cores - server_block.get("cpu_fraction", 0.0) - summary.get("loadgen_cpu_fraction", 0.0))
+
+
+def _disturbed(run: dict[str, Any]) -> bool:
+    """Busy before the run, or (without PostgreSQL, whose own CPU is expected) during it."""
+    if any(v > 0.1 for v in run.get("background", {}).values()):
+        return True
+    if run.get("db") == "postgresql":
+        return False
+    blocks = [(b["server"], b["summary"]) for b in run.get("targets", {}).values()]
+    if "server" in run:
+        blocks.append((run["server"], run["summary"]))
+    return any(_other_load(block, summary) > 0.3 for block, summary in blocks)
+
+
 def render(found: dict[tuple[str, str], dict[str, Any]]) -> str:
     """The generated markdown section (without the markers)."""
     if not found:
@@ -240,11 +258,10 @@ def render(found: dict[tuple[str, str], dict[str, Any]]) -> str:
         "pinned to core 1; loopback HTTP/1.1 keep-alive. Figures are therefore per core.",
         "",
     ]
-    busy = [f"{name}/{db}" for (name, db), r in sorted(found.items())
-            if any(v > 0.1 for v in r.get("background", {}).values())]
+    busy = [f"{name}/{db}" for (name, db), r in sorted(found.items()) if _disturbed(r)]
     if busy:
-        out += [f"- **Warning**: the machine was busy with other work before {', '.join(busy)}: "
-                "those figures are low. Re-run on a quiet machine.", ""]
+        out += [f"- **Warning**: other processes competed for the cores during {', '.join(busy)}: "
+                "those figures are low. Re-run on a quiet machine (`--wait-quiet 120` helps).", ""]
     comparison = _comparison(found)
     if comparison:
         out += ["### Per-core comparison", "", *comparison, ""]

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
@@ -19,6 +20,8 @@ from hygie.api.context import Env
 from hygie.api.http import FhirApi
 from hygie.api.search import find
 from hygie.demo.population import DEMO_TAG, demo_bundle
+from hygie.errors import error_response, unexpected
+from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import default_registry
 from hygie.logging import configure, get_logger
 from hygie.settings import Settings
@@ -102,8 +105,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
+
+    async def not_routed(request: Request, exc: Exception) -> Response:
+        """URLs no route matches (e.g. control characters in a FHIR path): an OperationOutcome."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 405:
+            return error_response(
+                FhirError.of(405, "not-supported", "method_not_allowed", method=request.method[:16])
+            )
+        if status == 404:
+            return error_response(FhirError.of(404, "not-found", "unknown_route"))
+        return unexpected(exc)
+
     return Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+        exception_handlers={404: not_routed, 405: not_routed, Exception: not_routed},
     )

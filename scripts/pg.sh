@@ -45,7 +45,8 @@ PG_BIN=$(find_pg_bin)
 # Run a command as the cluster's owner.
 as_owner() {
   if (( IS_ROOT )); then
-    runuser -u postgres -- "$@"
+    # From /: the checkout may not be readable by the postgres user.
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
@@ -72,7 +73,7 @@ choose_base_dir() {
   fi
   mkdir -p "$preferred"
   chown postgres: "$preferred"
-  if runuser -u postgres -- test -w "$preferred" 2>/dev/null; then
+  if (cd / && runuser -u postgres -- test -w "$preferred") 2>/dev/null; then
     printf '%s\n' "$preferred"
   else
     # The repository is not reachable by the postgres user (e.g. a clone under /root).

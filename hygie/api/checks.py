@@ -14,6 +14,11 @@ ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _STRUCTURAL = frozenset({"structure", "too-costly"})
 
 
+def is_count(text: str) -> bool:
+    """ASCII digits only, at most 9 of them (``"¹".isdigit()`` is True in Python)."""
+    return 0 < len(text) <= 9 and text.isascii() and text.isdigit()
+
+
 def check_type(rtype: str) -> str:
     if not is_resource_type(rtype):
         raise FhirError.of(404, "not-supported", "unknown_type", type=rtype[:64])
@@ -27,7 +32,7 @@ def check_id(rid: str) -> str:
 
 
 def check_vid(vid: str) -> int:
-    if not vid.isdigit() or len(vid) > 9:
+    if not is_count(vid):
         raise FhirError.of(400, "invalid", "invalid_vid", vid=vid[:20])
     return int(vid)
 
@@ -36,7 +41,7 @@ def parse_etag(value: str) -> int:
     """``W/"3"`` or ``"3"`` → 3 (If-Match / If-None-Match / entry.request.ifMatch)."""
     text = value.strip()
     text = text.removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 9:
+    if not is_count(text):
         raise FhirError.of(400, "invalid", "bad_if_match", value=value[:40])
     return int(text)
 

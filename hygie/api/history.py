@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from hygie.api.bundle_entries import history_entry
+from hygie.api.checks import is_count
 from hygie.api.context import Env, FhirRequest, Result
 from hygie.fhir.dates import parse_instant_ms
 from hygie.fhir.outcome import FhirError
@@ -28,7 +29,7 @@ def history(env: Env, req: FhirRequest) -> Result:
     cursor_text = req.param("_cursor")
     cursor = None
     if cursor_text is not None:
-        if not cursor_text.isdigit():
+        if not cursor_text.isascii() or not cursor_text.isdigit() or len(cursor_text) > 18:
             raise FhirError.of(400, "invalid", "bad_param", name="_cursor", value=cursor_text[:32])
         cursor = int(cursor_text)
     if req.id is not None and req.type is not None and env.store.read(req.type, req.id) is None:
@@ -57,7 +58,7 @@ def history(env: Env, req: FhirRequest) -> Result:
 def page_size(env: Env, value: str | None) -> int:
     if value is None:
         return env.settings.default_page_size
-    if not value.isdigit():
+    if not is_count(value):
         raise FhirError.of(400, "invalid", "bad_param", name="_count", value=value[:32])
     return max(1, min(int(value), env.settings.max_page_size))
 

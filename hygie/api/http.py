@@ -95,7 +95,7 @@ class FhirApi:
     async def _read_body(self, request: Request, req: FhirRequest) -> None:
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise FhirError.of(413, "too-costly", "body_too_large", limit=limit)
         chunks, size = [], 0
         async for chunk in request.stream():

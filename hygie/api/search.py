@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from hygie.api.bundle_entries import search_entry
+from hygie.api.checks import is_count
 from hygie.api.context import Env, FhirRequest, Result
 from hygie.api.history import page_size
 from hygie.fhir.outcome import FhirError
@@ -48,7 +49,7 @@ def search(env: Env, req: FhirRequest) -> Result:
     assert req.type is not None
     size = page_size(env, req.param("_count"))
     offset_text = req.param("_offset") or "0"
-    if not offset_text.isdigit():
+    if not is_count(offset_text):
         raise FhirError.of(400, "invalid", "bad_param", name="_offset", value=offset_text[:32])
     offset = int(offset_text)
     summary = req.param("_summary")

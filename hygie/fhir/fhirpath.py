@@ -30,550 +30,61 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from hygie.fhir.fhirpath_fast import FastPath, specialise
+from hygie.fhir.fhirpath_parser import (
+    FhirPathError,
+    _Binary,
+    _Call,
+    _Ident,
+    _Index,
+    _Literal,
+    _Member,
+    _Node,
+    _Parser,
+    _type_argument,
+    _TypeOp,
+    _Unary,
+    _Var,
+)
+from hygie.fhir.fhirpath_runtime import (
+    _RESOURCE_BASES,
+    CHOICE_ELEMENTS,
+    CHOICE_SUFFIXES,
+    ResolvedReference,
+    _arithmetic,
+    _children,
+    _compare,
+    _distinct,
+    _equal,
+    _equal_items,
+    _equivalent,
+    _logic,
+    _resolve,
+    _singleton_bool,
+    _typed_children,
+    is_type,
+    reference_type,
+)
+
 __all__ = [
+    "CHOICE_ELEMENTS",
+    "CHOICE_SUFFIXES",
     "Compiled",
     "FhirPathError",
     "ResolvedReference",
     "compile_expression",
+    "compile_generic",
     "evaluate",
+    "is_type",
     "reference_type",
+    "root_keys",
 ]
 
 Compiled = Callable[[dict[str, Any]], list[Any]]
 _Fn = Callable[[list[Any], dict[str, Any]], list[Any]]
-
-
-class FhirPathError(ValueError):
-    """Raised when an expression is malformed or uses something outside the supported subset."""
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedReference:
-    """What ``resolve()`` yields without I/O: the target's type (if known) and the source Reference."""
-
-    type: str | None
-    reference: Any
-
-
-# FHIR R4 data type names, capitalised as they appear as choice-element suffixes (valueQuantity).
-CHOICE_SUFFIXES = frozenset(
-    {
-        "Base64Binary", "Boolean", "Canonical", "Code", "Date", "DateTime", "Decimal", "Id",
-        "Instant", "Integer", "Markdown", "Oid", "PositiveInt", "String", "Time", "UnsignedInt",
-        "Uri", "Url", "Uuid", "Address", "Age", "Annotation", "Attachment", "CodeableConcept",
-        "Coding", "ContactPoint", "Count", "Distance", "Duration", "HumanName", "Identifier",
-        "Money", "Period", "Quantity", "Range", "Ratio", "Reference", "SampledData", "Signature",
-        "Timing", "ContactDetail", "Contributor", "DataRequirement", "Expression",
-        "ParameterDefinition", "RelatedArtifact", "TriggerDefinition", "UsageContext", "Dosage",
-        "Meta",
-    }
-)  # fmt: skip
-
-# Names of the R4 choice elements (``value[x]``, ``onset[x]``...) of every core StructureDefinition:
-# only these are looked up as ``name<Type>`` when ``name`` itself is absent.
-CHOICE_ELEMENTS = frozenset(
-    {
-        "abatement", "additive", "age", "allowed", "amount", "answer", "asNeeded", "author", "born",
-        "bounds", "characteristic", "chargeItem", "code", "collected", "content", "created", "date",
-        "deceased", "defaultValue", "definingSubstance", "definition", "detail", "diagnosis", "done",
-        "dose", "doseNumber", "due", "effective", "entity", "event", "example", "fastingStatus",
-        "fixed", "identified", "indication", "item", "legallyBinding", "location", "manufacturer",
-        "maxValue", "medication", "minValue", "minimumVolume", "module", "multipleBirth", "name",
-        "occurred", "occurrence", "offset", "onset", "participantEffective", "pattern", "performed",
-        "probability", "procedure", "product", "quantity", "rate", "reported", "scheduled",
-        "seriesDoses", "serviced", "source", "start", "statusReason", "studyEffective", "subject",
-        "substance", "target", "time", "timing", "topic", "used", "value", "what", "when", "where",
-        "why",
-    }
-)  # fmt: skip
-
-# Specialisations: `as Quantity` also accepts valueAge, valueDuration...
-_SUBTYPES: dict[str, tuple[str, ...]] = {
-    "Quantity": ("Quantity", "Age", "Count", "Distance", "Duration", "SimpleQuantity", "MoneyQuantity"),
-    "string": ("String", "Code", "Id", "Markdown"),
-    "uri": ("Uri", "Url", "Canonical", "Oid", "Uuid"),
-    "integer": ("Integer", "UnsignedInt", "PositiveInt"),
-}
-
-_STRING_TYPES = frozenset(
-    {"string", "code", "id", "markdown", "uri", "url", "canonical", "oid", "uuid", "base64Binary",
-     "date", "dateTime", "instant", "time", "xhtml", "String", "Date", "DateTime", "Time"}
-)  # fmt: skip
-_INTEGER_TYPES = frozenset({"integer", "unsignedInt", "positiveInt", "Integer"})
-_DECIMAL_TYPES = frozenset({"decimal", "Decimal"})
-
-# Keys that may appear in each complex type (id/extension aside), for duck-typed `is`/`as`.
-_SIGNATURES: dict[str, frozenset[str]] = {
-    name: frozenset(keys.split())
-    for name, keys in {
-        "Quantity": "value comparator unit system code",
-        "Age": "value comparator unit system code",
-        "Duration": "value comparator unit system code",
-        "Count": "value comparator unit system code",
-        "Distance": "value comparator unit system code",
-        "Money": "value currency",
-        "CodeableConcept": "coding text",
-        "Coding": "system version code display userSelected",
-        "Reference": "reference type identifier display",
-        "Period": "start end",
-        "Range": "low high",
-        "Ratio": "numerator denominator",
-        "Identifier": "use type system value period assigner",
-        "ContactPoint": "system value use rank period",
-        "HumanName": "use text family given prefix suffix period",
-        "Address": "use type text line city district state postalCode country period",
-        "Attachment": "contentType language data url size hash title creation",
-        "Annotation": "authorReference authorString time text",
-        "Timing": "event repeat code modifierExtension",
-        "SampledData": "origin period factor lowerLimit upperLimit dimensions data",
-    }.items()
-}
-
-_RESOURCE_BASES = frozenset({"Resource", "DomainResource"})
-_MISSING = object()
-_REF_TAIL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?/?$")
-
-
-def reference_type(reference: str) -> str | None:
-    """The resource type named by a reference string (``Patient/1``, ``http://x/fhir/Patient/1``)."""
-    match = _REF_TAIL.search(reference.split("|", 1)[0])
-    return match.group(1) if match else None
-
-
-# ---------------------------------------------------------------------------------------------
-# Tokenizer
-
-_TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<str>'(?:[^'\\]|\\.)*')
-    | (?P<num>\d+(?:\.\d+)?)
-    | (?P<id>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<bq>`[^`]*`)
-    | (?P<ext>%[A-Za-z_][A-Za-z0-9_]*|%'[^']*')
-    | (?P<var>\$[A-Za-z_]+)
-    | (?P<op>!=|!~|<=|>=|[.\[\](),|=~<>+\-*/&{}])
-    )""",
-    re.VERBOSE,
-)
-_ESCAPES = {"'": "'", '"': '"', "`": "`", "\\": "\\", "/": "/", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-
-
-def _unescape(text: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            nxt = text[i + 1]
-            if nxt == "u" and i + 5 < len(text):
-                out.append(chr(int(text[i + 2 : i + 6], 16)))
-                i += 6
-                continue
-            out.append(_ESCAPES.get(nxt, nxt))
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def _tokenize(expr: str) -> list[tuple[str, str]]:
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    end = len(expr.rstrip())
-    while pos < end:
-        match = _TOKEN.match(expr, pos)
-        if match is None or match.end() == pos:
-            raise FhirPathError(f"unexpected character at {pos}: {expr[pos : pos + 10]!r}")
-        kind = match.lastgroup or ""
-        text = match.group(kind)
-        if kind == "str":
-            tokens.append(("str", _unescape(text[1:-1])))
-        elif kind == "bq":
-            tokens.append(("id", text[1:-1]))
-        else:
-            tokens.append((kind, text))
-        pos = match.end()
-    tokens.append(("eof", ""))
-    return tokens
-
-
-# ---------------------------------------------------------------------------------------------
-# AST
-
-
-@dataclass(frozen=True, slots=True)
-class _Literal:
-    values: tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Ident:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Member:
-    base: _Node
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    base: _Node | None
-    name: str
-    args: tuple[_Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Index:
-    base: _Node
-    index: _Node
-
-
-@dataclass(frozen=True, slots=True)
-class _Binary:
-    op: str
-    left: _Node
-    right: _Node
-
-
-@dataclass(frozen=True, slots=True)
-class _TypeOp:
-    op: str
-    operand: _Node
-    type_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Unary:
-    op: str
-    operand: _Node
-
-
-@dataclass(frozen=True, slots=True)
-class _Var:
-    name: str
-
-
-_Node = _Literal | _Ident | _Member | _Call | _Index | _Binary | _TypeOp | _Unary | _Var
-
-_BINARY_PRECEDENCE = {
-    "implies": 1, "or": 2, "xor": 2, "and": 3, "in": 4, "contains": 4,
-    "=": 5, "!=": 5, "~": 5, "!~": 5, "<": 6, ">": 6, "<=": 6, ">=": 6,
-    "|": 7, "is": 8, "as": 8, "+": 9, "-": 9, "&": 9, "*": 10, "/": 10, "div": 10, "mod": 10,
-}  # fmt: skip
-_WORD_OPERATORS = frozenset(k for k in _BINARY_PRECEDENCE if k.isalpha())
-
-
-class _Parser:
-    def __init__(self, expr: str) -> None:
-        self.tokens = _tokenize(expr)
-        self.pos = 0
-
-    def peek(self) -> tuple[str, str]:
-        return self.tokens[self.pos]
-
-    def take(self) -> tuple[str, str]:
-        token = self.tokens[self.pos]
-        self.pos += 1
-        return token
-
-    def expect(self, text: str) -> None:
-        kind, value = self.take()
-        if value != text or kind not in ("op", "id"):
-            raise FhirPathError(f"expected {text!r}, found {value!r}")
-
-    def parse(self) -> _Node:
-        node = self.expression(0)
-        if self.peek()[0] != "eof":
-            raise FhirPathError(f"unexpected {self.peek()[1]!r}")
-        return node
-
-    def operator(self) -> str | None:
-        kind, value = self.peek()
-        if (kind == "op" and value in _BINARY_PRECEDENCE) or (kind == "id" and value in _WORD_OPERATORS):
-            return value
-        return None
-
-    def expression(self, min_precedence: int) -> _Node:
-        left = self.unary()
-        while True:
-            op = self.operator()
-            if op is None or _BINARY_PRECEDENCE[op] <= min_precedence:
-                return left
-            self.take()
-            if op in ("is", "as"):
-                left = _TypeOp(op, left, self.type_specifier())
-            else:
-                left = _Binary(op, left, self.expression(_BINARY_PRECEDENCE[op]))
-
-    def type_specifier(self) -> str:
-        kind, name = self.take()
-        if kind != "id":
-            raise FhirPathError(f"expected a type name, found {name!r}")
-        while self.peek() == ("op", "."):
-            self.take()
-            name = self.take()[1]  # FHIR.Quantity, System.String: keep the unqualified name
-        return name
-
-    def unary(self) -> _Node:
-        if self.peek() in (("op", "-"), ("op", "+")):
-            op = self.take()[1]
-            return _Unary(op, self.unary())
-        return self.postfix(self.term())
-
-    def postfix(self, node: _Node) -> _Node:
-        while True:
-            token = self.peek()
-            if token == ("op", "."):
-                self.take()
-                kind, name = self.take()
-                if kind != "id":
-                    raise FhirPathError(f"expected a name after '.', found {name!r}")
-                if self.peek() == ("op", "("):
-                    node = _Call(node, name, self.arguments())
-                else:
-                    node = _Member(node, name)
-            elif token == ("op", "["):
-                self.take()
-                index = self.expression(0)
-                self.expect("]")
-                node = _Index(node, index)
-            else:
-                return node
-
-    def arguments(self) -> tuple[_Node, ...]:
-        self.expect("(")
-        args: list[_Node] = []
-        if self.peek() != ("op", ")"):
-            args.append(self.expression(0))
-            while self.peek() == ("op", ","):
-                self.take()
-                args.append(self.expression(0))
-        self.expect(")")
-        return tuple(args)
-
-    def term(self) -> _Node:
-        kind, value = self.take()
-        if kind == "str":
-            return _Literal((value,))
-        if kind == "num":
-            return _Literal((float(value) if "." in value else int(value),))
-        if kind in ("ext", "var"):
-            return _Var(value.replace("'", ""))
-        if kind == "id":
-            if value in ("true", "false"):
-                return _Literal((value == "true",))
-            if self.peek() == ("op", "("):
-                return _Call(None, value, self.arguments())
-            return _Ident(value)
-        if (kind, value) == ("op", "("):
-            node = self.expression(0)
-            self.expect(")")
-            return node
-        if (kind, value) == ("op", "{"):
-            self.expect("}")
-            return _Literal(())
-        raise FhirPathError(f"unexpected {value!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Runtime helpers
-
-
-def _children(coll: list[Any], name: str) -> list[Any]:
-    out: list[Any] = []
-    choice = name in CHOICE_ELEMENTS
-    for item in coll:
-        if type(item) is not dict:
-            continue
-        value = item.get(name, _MISSING)
-        if value is _MISSING:
-            if not choice:
-                continue
-            size = len(name)
-            for key, candidate in item.items():
-                if len(key) > size and key.startswith(name) and key[size:] in CHOICE_SUFFIXES:
-                    value = candidate
-                    break
-            else:
-                continue
-        if type(value) is list:
-            out.extend(value)
-        elif value is not None:
-            out.append(value)
-    return out
-
-
-def is_type(item: Any, type_name: str) -> bool:
-    """Whether a JSON value (or a ResolvedReference) is of the FHIR type ``type_name`` (duck-typed)."""
-    if isinstance(item, ResolvedReference):
-        return item.type == type_name or (item.type is not None and type_name in _RESOURCE_BASES)
-    if isinstance(item, bool):
-        return type_name in ("boolean", "Boolean")
-    if isinstance(item, int):
-        return type_name in _INTEGER_TYPES or type_name in _DECIMAL_TYPES
-    if isinstance(item, float):
-        return type_name in _DECIMAL_TYPES
-    if isinstance(item, str):
-        return type_name in _STRING_TYPES
-    if isinstance(item, dict):
-        resource_type = item.get("resourceType")
-        if resource_type is not None:
-            return bool(resource_type == type_name or type_name in _RESOURCE_BASES)
-        signature = _SIGNATURES.get(type_name)
-        if signature is None:
-            return type_name[:1].isupper()  # other complex types: not checkable by shape, accept
-        keys = [k for k in item if k not in ("id", "extension") and not k.startswith("_")]
-        return bool(keys) and all(k in signature for k in keys)
-    return False
-
-
-def _typed_children(coll: list[Any], name: str, type_name: str) -> list[Any]:
-    """``name as type_name``: the choice key ``name<Type>`` if present, else a type-checked ``name``."""
-    suffixes = _SUBTYPES.get(type_name, (type_name[:1].upper() + type_name[1:],))
-    keys = [name + suffix for suffix in suffixes]
-    out: list[Any] = []
-    for item in coll:
-        if type(item) is not dict:
-            continue
-        found = False
-        for key in keys:
-            value = item.get(key, _MISSING)
-            if value is not _MISSING:
-                found = True
-                out.extend(value if type(value) is list else [value])
-        if not found and name in item:
-            value = item[name]
-            out.extend(v for v in (value if type(value) is list else [value]) if is_type(v, type_name))
-    return out
-
-
-def _singleton_bool(coll: list[Any]) -> bool | None:
-    if not coll:
-        return None
-    if len(coll) == 1:
-        value = coll[0]
-        return value if isinstance(value, bool) else True
-    raise FhirPathError("a collection of several items cannot be used as a boolean")
-
-
-def _equal_items(left: Any, right: Any) -> bool:
-    if isinstance(left, bool) or isinstance(right, bool):
-        return isinstance(left, bool) and isinstance(right, bool) and left == right
-    if isinstance(left, int | float) and isinstance(right, int | float):
-        return left == right
-    return type(left) is type(right) and bool(left == right)
-
-
-def _equal(left: list[Any], right: list[Any]) -> list[Any]:
-    if not left or not right:
-        return []
-    if len(left) != len(right):
-        return [False]
-    return [all(_equal_items(a, b) for a, b in zip(left, right, strict=True))]
-
-
-def _equivalent_items(left: Any, right: Any) -> bool:
-    if isinstance(left, str) and isinstance(right, str):
-        return " ".join(left.lower().split()) == " ".join(right.lower().split())
-    return _equal_items(left, right)
-
-
-def _equivalent(left: list[Any], right: list[Any]) -> list[Any]:
-    if not left and not right:
-        return [True]
-    if len(left) != len(right):
-        return [False]
-    return [all(any(_equivalent_items(a, b) for b in right) for a in left)]
-
-
-def _distinct(items: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for item in items:
-        if not any(item is seen or (type(item) is not dict and _equal_items(item, seen)) for seen in out):
-            out.append(item)
-    return out
-
-
-def _resolve(item: Any, root: dict[str, Any]) -> ResolvedReference | None:
-    if isinstance(item, str):
-        return ResolvedReference(reference_type(item), item)
-    if not isinstance(item, dict):
-        return None
-    ref = item.get("reference")
-    target: str | None = None
-    if isinstance(ref, str):
-        if ref.startswith("#"):
-            for contained in root.get("contained") or ():
-                if isinstance(contained, dict) and contained.get("id") == ref[1:]:
-                    target = contained.get("resourceType")
-        else:
-            target = reference_type(ref)
-    if target is None and isinstance(item.get("type"), str):
-        target = item["type"]
-    return ResolvedReference(target, item)
-
-
-def _compare(op: str, left: list[Any], right: list[Any]) -> list[Any]:
-    if len(left) != 1 or len(right) != 1:
-        return []
-    a, b = left[0], right[0]
-    comparable = (isinstance(a, int | float) and isinstance(b, int | float)) or (
-        isinstance(a, str) and isinstance(b, str)
-    )
-    if not comparable or isinstance(a, bool) or isinstance(b, bool):
-        return []
-    if op == "<":
-        return [a < b]
-    if op == ">":
-        return [a > b]
-    if op == "<=":
-        return [a <= b]
-    return [a >= b]
-
-
-def _arithmetic(op: str, left: list[Any], right: list[Any]) -> list[Any]:
-    if op == "&":
-        return ["".join(str(x[0]) if x else "" for x in (left, right))]
-    if len(left) != 1 or len(right) != 1:
-        return []
-    a, b = left[0], right[0]
-    if op == "+" and isinstance(a, str) and isinstance(b, str):
-        return [a + b]
-    if not (isinstance(a, int | float) and isinstance(b, int | float)):
-        return []
-    if op == "+":
-        return [a + b]
-    if op == "-":
-        return [a - b]
-    if op == "*":
-        return [a * b]
-    if b == 0:
-        return []
-    if op == "/":
-        return [a / b]
-    if op == "div":
-        return [int(a // b)]
-    return [a % b]
-
-
-def _logic(op: str, a: bool | None, b: bool | None) -> list[Any]:
-    result: bool | None
-    if op == "and":
-        result = False if a is False or b is False else (True if a and b else None)
-    elif op == "or":
-        result = True if a is True or b is True else (False if a is False and b is False else None)
-    elif op == "xor":
-        result = None if a is None or b is None else a != b
-    else:  # implies
-        result = True if a is False or b is True else (None if a is None or b is None else False)
-    return [] if result is None else [result]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,17 +149,6 @@ def _compile_type_op(op: str, operand: _Node, type_name: str) -> _Fn:
         return lambda focus, root: _typed_children(parent(focus, root), name, type_name)
     inner = _compile(operand)
     return lambda focus, root: [v for v in inner(focus, root) if is_type(v, type_name)]
-
-
-def _type_argument(call: _Call) -> str:
-    if len(call.args) != 1:
-        raise FhirPathError(f"{call.name}() takes one type argument")
-    arg = call.args[0]
-    if isinstance(arg, _Ident):
-        return arg.name
-    if isinstance(arg, _Member):
-        return arg.name
-    raise FhirPathError(f"{call.name}() takes a type name")
 
 
 def _arg_count(call: _Call, *allowed: int) -> None:
@@ -864,18 +364,44 @@ def _compile(node: _Node) -> _Fn:
     return lambda focus, root: [constant]
 
 
-@lru_cache(maxsize=4096)
-def compile_expression(expression: str) -> Compiled:
-    """Compile a FHIRPath expression into ``resource -> collection`` (cached by expression string).
-
-    Raises :class:`FhirPathError` if the expression is malformed or outside the supported subset.
-    """
-    fn = _compile(_Parser(expression).parse())
+def _compile_root(node: _Node) -> Compiled:
+    fn = _compile(node)
 
     def run(resource: dict[str, Any]) -> list[Any]:
         return fn([resource], resource)
 
     return run
+
+
+@lru_cache(maxsize=4096)
+def _compiled(expression: str) -> FastPath:
+    node = _Parser(expression).parse()
+    generic = _compile_root(node)  # also raises the generic engine's errors for unsupported input
+    return specialise(node, _compile_root) or FastPath(generic, None)
+
+
+def compile_expression(expression: str) -> Compiled:
+    """Compile a FHIRPath expression into ``resource -> collection`` (cached by expression string).
+
+    The common shapes of search expressions get a specialised form (:mod:`hygie.fhir.fhirpath_fast`)
+    with the same results as the generic engine. Raises :class:`FhirPathError` if the expression is
+    malformed or outside the supported subset.
+    """
+    return _compiled(expression).run
+
+
+@lru_cache(maxsize=4096)
+def compile_generic(expression: str) -> Compiled:
+    """Compile ``expression`` with the generic engine only: the reference for the specialised forms."""
+    return _compile_root(_Parser(expression).parse())
+
+
+def root_keys(expression: str) -> frozenset[str] | None:
+    """The top-level keys of the resource that ``expression`` may read (None: any of them).
+
+    When a resource has none of these keys, the expression yields an empty collection.
+    """
+    return _compiled(expression).root_keys
 
 
 def evaluate(expression: str, resource: dict[str, Any]) -> list[Any]:

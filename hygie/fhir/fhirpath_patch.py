@@ -37,22 +37,19 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from hygie.fhir.definitions import PRIMITIVE_TYPES, Element, Node, resource_node
-from hygie.fhir.fhirpath import (
-    CHOICE_ELEMENTS,
-    CHOICE_SUFFIXES,
+from hygie.fhir.fhirpath import _compile
+from hygie.fhir.fhirpath_parser import (
     FhirPathError,
     _Call,
-    _compile,
     _Ident,
     _Index,
     _Literal,
     _Member,
     _Node,
     _Parser,
-    _singleton_bool,
     _TypeOp,
-    is_type,
 )
+from hygie.fhir.fhirpath_runtime import CHOICE_ELEMENTS, CHOICE_SUFFIXES, _singleton_bool, is_type
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 

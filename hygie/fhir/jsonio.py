@@ -35,6 +35,14 @@ class Decimal(float):
         return value
 
 
+_SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+
+
+def _integer(text: str) -> int | Decimal:
+    """Integers beyond 64 bits stay exact as decimals (orjson could not write them back)."""
+    return int(text) if len(text) < 19 else Decimal(text)
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -47,11 +55,15 @@ def _default(obj: Any) -> Any:
 
 def loads(raw: bytes | str) -> Any:
     """Parse JSON (raises ``ValueError`` on malformed input)."""
-    data = orjson.loads(raw)
     blob = raw.encode() if isinstance(raw, str) else raw
     if _LOSSY.search(blob) is None:
-        return data
-    return json.loads(blob, parse_float=Decimal, parse_constant=_reject_constant)
+        return orjson.loads(blob)
+    if _SURROGATE.search(blob):
+        orjson.loads(blob)  # rejects lone surrogates, which the standard library lets through
+    try:
+        return json.loads(blob, parse_float=Decimal, parse_int=_integer, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
 
 
 def dumps(data: Any, *, pretty: bool = False, sort_keys: bool = False) -> bytes:

@@ -55,6 +55,7 @@ from hygie.fhir.fhirpath import (
     FhirPathError,
     ResolvedReference,
     compile_expression,
+    root_keys,
 )
 from hygie.fhir.searchparams import Registry, default_registry
 from hygie.search.normalize import fold
@@ -429,7 +430,8 @@ _CONVERTERS: dict[str, _Converter] = {
 class Plan:
     """The compiled extraction plan of one resource type."""
 
-    entries: tuple[tuple[str, _Converter, Compiled], ...]
+    # (code, converter, compiled expression, top-level keys it reads or None for any)
+    entries: tuple[tuple[str, _Converter, Compiled, frozenset[str] | None], ...]
     uncompiled: tuple[tuple[str, str, str], ...]  # (code, expression, error)
     resource_types: frozenset[str]
 
@@ -448,7 +450,7 @@ def plan_for(resource_type: str, registry: Registry | None = None) -> Plan:
         except FhirPathError as exc:
             uncompiled.append((code, param.expression, str(exc)))
             continue
-        entries.append((code, _CONVERTERS[param.type], compiled))
+        entries.append((code, _CONVERTERS[param.type], compiled, root_keys(param.expression)))
     return Plan(tuple(entries), tuple(uncompiled), registry.resource_types())
 
 
@@ -462,7 +464,10 @@ def extract(
         return rows
     plan = plan_for(resource_type, registry)
     types = plan.resource_types
-    for code, convert, compiled in plan.entries:
+    keys = resource.keys()
+    for code, convert, compiled, needs in plan.entries:
+        if needs is not None and keys.isdisjoint(needs):
+            continue  # most parameters of a type read elements this resource does not have
         try:
             values = compiled(resource)
             if values:

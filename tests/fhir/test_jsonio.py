@@ -33,7 +33,22 @@ def test_decimal_is_a_float() -> None:
     assert value.text == "1.50"
 
 
-@pytest.mark.parametrize("bad", [b'{"v":NaN}', b'{"v":1.50,}', b'{"v":Infinity, "w":1.50}', b"{"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b'{"v":NaN}',
+        b'{"v":1.50,}',
+        b'{"v":Infinity, "w":1.50}',
+        b"{",
+        b'{"v":1.50,"s":"\\ud800"}',
+        b"[1.50," + b"[" * 10**5,
+    ],
+)
 def test_malformed_is_a_value_error(bad: bytes) -> None:
     with pytest.raises(ValueError):
         loads(bad)
+
+
+def test_huge_integer_on_the_exact_path_can_be_written_back() -> None:
+    data = loads(b'{"a":1.50,"b":123456789012345678901234567890}')
+    assert dumps(data) == b'{"a":1.50,"b":123456789012345678901234567890}'
