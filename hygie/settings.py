@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024, description="Largest accepted request body, in bytes (413 above)."
     )
-    max_json_depth: int = Field(default=64, description="Deepest accepted JSON nesting (400 above).")
+    max_json_depth: int = Field(
+        default=64,
+        description="Deepest accepted JSON nesting of patch bodies (400 above); resources are "
+        "limited to 64 levels by the validator.",
+    )
     default_page_size: int = Field(default=50, description="Default `_count` for history and search.")
     max_page_size: int = Field(default=1000, description="Largest accepted `_count` (server cap).")
     max_bundle_entries: int = Field(

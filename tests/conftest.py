@@ -35,7 +35,6 @@ import sys
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,16 +44,10 @@ import httpx
 import psycopg
 import pytest
 from psycopg import sql
-from starlette.exceptions import StarletteDeprecationWarning
+from starlette.testclient import TestClient  # uses httpx2 (the [test] extra)
 
 from hygie.app import create_app
 from hygie.settings import Settings
-
-with warnings.catch_warnings():
-    # Starlette >= 1.x prefers the `httpx2` package for its TestClient and warns when it falls back
-    # on `httpx`; the fallback works. Silenced here only, until `httpx2` joins the [test] extra.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from starlette.testclient import TestClient
 
 BACKENDS = ("sqlite", "postgresql")
 POSTGRES_URL_ENV = "HYGIE_TEST_POSTGRES_URL"

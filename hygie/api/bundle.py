@@ -212,22 +212,24 @@ def _check_target(entry: Entry, targets: set[str]) -> None:
 def _rewrite(resource: Any, mapping: dict[str, str], env: Env, index: int) -> Any:
     """Replace references to fullUrls (and conditional references) throughout a resource.
 
-    Works in place on the entry's parsed body (owned by this request) and returns it.
+    Works in place on the entry's parsed body (owned by this request) and returns it. Only
+    ``reference`` strings and narrative ``div``s can change, so each object is checked for those
+    two keys and only its container values are visited.
     """
     stack = [resource]
+    containers = (dict, list)
     while stack:
         node = stack.pop()
-        if isinstance(node, dict):
-            for key, item in node.items():
-                if type(item) is str:
-                    if key == "reference":
-                        node[key] = _resolve(item, mapping, env, index)
-                    elif key == "div" and "urn:uuid:" in item:
-                        node[key] = _rewrite_narrative(item, mapping)
-                elif isinstance(item, (dict, list)):
-                    stack.append(item)
-        elif isinstance(node, list):
-            stack.extend(item for item in node if isinstance(item, (dict, list)))
+        if type(node) is dict:
+            ref = node.get("reference")
+            if type(ref) is str:
+                node["reference"] = _resolve(ref, mapping, env, index)
+            div = node.get("div")
+            if type(div) is str and "urn:uuid:" in div:
+                node["div"] = _rewrite_narrative(div, mapping)
+            stack.extend(v for v in node.values() if type(v) in containers)
+        else:
+            stack.extend(v for v in node if type(v) in containers)
     return resource
 
 

@@ -7,7 +7,9 @@ size and nesting limits. Every failure is rendered by :mod:`hygie.errors`.
 from __future__ import annotations
 
 import zlib
+from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -117,7 +119,9 @@ class FhirApi:
         if not raw.strip():
             raise FhirError.of(400, "required", "body_required")
         req.content_type = ctype if ctype == JSON_PATCH else "application/fhir+json"
-        req.body = parse_json(raw, self.settings.max_json_depth)
+        # Resources are depth-checked by the validator; patch bodies are checked here.
+        depth = self.settings.max_json_depth if req.method == "PATCH" else None
+        req.body = parse_json(raw, depth)
 
     def _json(self, data: Any, status: int, pretty: bool, headers: dict[str, str]) -> Response:
         return Response(dumps(data, pretty), status_code=status, media_type=FHIR_JSON, headers=headers)
@@ -136,7 +140,7 @@ class FhirApi:
         version = result.version
         if version is not None:
             headers["ETag"] = version.etag
-            headers["Last-Modified"] = format_datetime(version.last_modified, usegmt=True)
+            headers["Last-Modified"] = http_date(version.last_updated // 1000)
             if result.location and not version.deleted:
                 headers["Location"] = f"{base}/{version.type}/{version.id}/_history/{version.vid}"
         if result.status in (204, 304) or req.method == "HEAD":
@@ -158,6 +162,11 @@ class FhirApi:
         if summary or elements or pretty:
             return self._json(shape(version.resource(), summary, elements), result.status, pretty, headers)
         return Response(version.body, status_code=result.status, media_type=FHIR_JSON, headers=headers)
+
+
+@lru_cache(maxsize=256)
+def http_date(seconds: int) -> str:
+    return format_datetime(datetime.fromtimestamp(seconds, UTC), usegmt=True)
 
 
 def negotiate(request: Request) -> None:
@@ -192,12 +201,12 @@ def language(header: str | None, default: str) -> str:
     return default
 
 
-def parse_json(raw: bytes, max_depth: int) -> Any:
+def parse_json(raw: bytes, max_depth: int | None) -> Any:
     try:
         data = jsonio.loads(raw)
     except ValueError as exc:
         raise FhirError.of(400, "structure", "malformed_json", detail=str(exc)[:120]) from exc
-    if raw.count(b"{") + raw.count(b"[") > max_depth and _depth(data) > max_depth:
+    if max_depth is not None and raw.count(b"{") + raw.count(b"[") > max_depth and _depth(data) > max_depth:
         raise FhirError.of(400, "too-costly", "too_deep", limit=max_depth)
     return data
 

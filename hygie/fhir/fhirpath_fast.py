@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from hygie.fhir.fhirpath_parser import (
     FhirPathError,
@@ -42,16 +42,21 @@ from hygie.fhir.fhirpath_runtime import (
     CHOICE_SUFFIXES,
     _children,
     _distinct,
-    _resolve,
+    _target_type,
     _typed_children,
     _typed_keys,
-    is_type,
 )
 
 __all__ = ["FastPath", "specialise"]
 
 Compiled = Callable[[dict[str, Any]], list[Any]]
 _Step = Callable[[list[Any], dict[str, Any]], list[Any]]
+
+
+class _StepSpec(NamedTuple):
+    step: _Step
+    root_keys: frozenset[str] | None  # the top-level keys it reads when applied to the resource
+    plain: str | None = None  # the element name of a plain member step (no choice element)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +96,18 @@ def _typed_step(name: str, type_name: str) -> _Step:
 
 
 def _resolve_is_step(type_name: str) -> _Step:
-    # `where(resolve() is X)`: the generic engine builds a one-item focus and two collections per
-    # item to evaluate the criteria; resolving and testing the item directly gives the same result.
+    # `where(resolve() is X)`: the generic engine builds a one-item focus, a ResolvedReference and
+    # two collections per item to evaluate the criteria; testing the target type directly gives
+    # the same result (is_type of a ResolvedReference: same type, or any known type for Resource).
+    any_resource = type_name in _RESOURCE_BASES
+
     def step(coll: list[Any], root: dict[str, Any]) -> list[Any]:
         out: list[Any] = []
         for item in coll:
-            resolved = _resolve(item, root)
-            if resolved is not None and is_type(resolved, type_name):
-                out.append(item)
+            if isinstance(item, str | dict):
+                target = _target_type(item, root)
+                if target == type_name or (any_resource and target is not None):
+                    out.append(item)
         return out
 
     return step
@@ -121,7 +130,7 @@ def _extension_step(url: str) -> _Step:
 # Shapes
 
 
-def _steps(node: _Node) -> tuple[str, list[tuple[_Step, frozenset[str] | None]]] | None:
+def _steps(node: _Node) -> tuple[str, list[_StepSpec]] | None:
     """``(root type, steps)`` of a supported branch, each step with the root keys it reads if first."""
     if isinstance(node, _Ident):
         return (node.name, []) if node.name[:1].isupper() else None
@@ -130,7 +139,8 @@ def _steps(node: _Node) -> tuple[str, list[tuple[_Step, frozenset[str] | None]]]
         if found is not None:
             name = node.name
             keys = {name} | ({name + s for s in CHOICE_SUFFIXES} if name in CHOICE_ELEMENTS else set())
-            found[1].append((_member_step(name), frozenset(keys)))
+            plain = None if name in CHOICE_ELEMENTS else name
+            found[1].append(_StepSpec(_member_step(name), frozenset(keys), plain))
         return found
     if isinstance(node, _TypeOp) and node.op == "as":
         return _typed(node.operand, node.type_name)
@@ -149,7 +159,7 @@ def _steps(node: _Node) -> tuple[str, list[tuple[_Step, frozenset[str] | None]]]
             and criteria.operand == _Call(None, "resolve", ())
             and (found := _steps(node.base)) is not None
         ):
-            found[1].append((_resolve_is_step(criteria.type_name), None))
+            found[1].append(_StepSpec(_resolve_is_step(criteria.type_name), None))
             return found
         return None
     if node.name == "extension" and len(node.args) == 1:
@@ -157,19 +167,19 @@ def _steps(node: _Node) -> tuple[str, list[tuple[_Step, frozenset[str] | None]]]
         if isinstance(url, _Literal) and len(url.values) == 1 and isinstance(url.values[0], str):
             found = _steps(node.base)
             if found is not None:
-                found[1].append((_extension_step(url.values[0]), frozenset({"extension"})))
+                found[1].append(_StepSpec(_extension_step(url.values[0]), frozenset({"extension"})))
             return found
     return None
 
 
-def _typed(operand: _Node, type_name: str) -> tuple[str, list[tuple[_Step, frozenset[str] | None]]] | None:
+def _typed(operand: _Node, type_name: str) -> tuple[str, list[_StepSpec]] | None:
     """``operand as type_name`` on a member (the generic engine's other `as` forms are not handled)."""
     if not isinstance(operand, _Member):
         return None
     found = _steps(operand.base)
     if found is not None:
         keys = frozenset({operand.name, *_typed_keys(operand.name, type_name)})
-        found[1].append((_typed_step(operand.name, type_name), keys))
+        found[1].append(_StepSpec(_typed_step(operand.name, type_name), keys))
     return found
 
 
@@ -180,14 +190,17 @@ def _branch(node: _Node) -> FastPath | None:
         return None
     root_type, steps = found
     any_resource = root_type in _RESOURCE_BASES
-    first, root_keys = steps[0]
-    rest = tuple(step for step, _ in steps[1:])
+    first, root_keys, name = steps[0]
+    rest = tuple(spec.step for spec in steps[1:])
+
+    def is_root(resource: dict[str, Any]) -> bool:
+        # The generic root `Type` filter: the resource itself if it is of that type.
+        if type(resource) is not dict:
+            return False
+        return "resourceType" in resource if any_resource else resource.get("resourceType") == root_type
 
     def run(resource: dict[str, Any]) -> list[Any]:
-        # The generic root `Type` filter: the resource itself if it is of that type.
-        if type(resource) is not dict or (
-            "resourceType" not in resource if any_resource else resource.get("resourceType") != root_type
-        ):
+        if not is_root(resource):
             return []
         coll = first([resource], resource)
         for step in rest:
@@ -196,7 +209,23 @@ def _branch(node: _Node) -> FastPath | None:
             coll = step(coll, resource)
         return coll
 
-    return FastPath(run, root_keys)
+    if name is None:
+        return FastPath(run, root_keys)
+
+    # A plain element first (`Type.status`, `Type.meta.tag`: most expressions): read it directly.
+
+    def run_plain(resource: dict[str, Any]) -> list[Any]:
+        value = resource.get(name) if is_root(resource) else None
+        if value is None:
+            return []
+        coll = value[:] if type(value) is list else [value]  # a copy: callers own the result
+        for step in rest:
+            if not coll:
+                return coll
+            coll = step(coll, resource)
+        return coll
+
+    return FastPath(run_plain, root_keys)
 
 
 def _union_branches(node: _Node) -> list[_Node]:

@@ -107,6 +107,8 @@ _REF_TAIL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_hist
 
 def reference_type(reference: str) -> str | None:
     """The resource type named by a reference string (``Patient/1``, ``http://x/fhir/Patient/1``)."""
+    if "/" not in reference:  # urn:uuid:..., #contained: skip the regex (it needs Type/id)
+        return None
     match = _REF_TAIL.search(reference.split("|", 1)[0])
     return match.group(1) if match else None
 
@@ -241,13 +243,12 @@ def _distinct(items: list[Any]) -> list[Any]:
     return out
 
 
-def _resolve(item: Any, root: dict[str, Any]) -> ResolvedReference | None:
+def _target_type(item: str | dict[str, Any], root: dict[str, Any]) -> Any:
+    """The target type ``resolve()`` finds for a reference string or a Reference (None if unknown)."""
     if isinstance(item, str):
-        return ResolvedReference(reference_type(item), item)
-    if not isinstance(item, dict):
-        return None
+        return reference_type(item)
     ref = item.get("reference")
-    target: str | None = None
+    target: Any = None
     if isinstance(ref, str):
         if ref.startswith("#"):
             for contained in root.get("contained") or ():
@@ -257,7 +258,13 @@ def _resolve(item: Any, root: dict[str, Any]) -> ResolvedReference | None:
             target = reference_type(ref)
     if target is None and isinstance(item.get("type"), str):
         target = item["type"]
-    return ResolvedReference(target, item)
+    return target
+
+
+def _resolve(item: Any, root: dict[str, Any]) -> ResolvedReference | None:
+    if isinstance(item, str | dict):
+        return ResolvedReference(_target_type(item, root), item)
+    return None
 
 
 def _compare(op: str, left: list[Any], right: list[Any]) -> list[Any]:

@@ -35,6 +35,7 @@ class Decimal(float):
         return value
 
 
+_NUL = re.compile(rb"\\[uU]0000")
 _SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]")
 
 
@@ -56,6 +57,8 @@ def _default(obj: Any) -> Any:
 def loads(raw: bytes | str) -> Any:
     """Parse JSON (raises ``ValueError`` on malformed input)."""
     blob = raw.encode() if isinstance(raw, str) else raw
+    if _NUL.search(blob):  # no text column of PostgreSQL can hold it; FHIR strings have no use for it
+        raise ValueError("the NUL character (\\u0000) is not allowed")
     if _LOSSY.search(blob) is None:
         return orjson.loads(blob)
     if _SURROGATE.search(blob):

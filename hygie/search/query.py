@@ -73,6 +73,8 @@ def compile_criteria(
 ) -> list[Sql]:
     out: list[Sql] = []
     for name, raw in criteria:
+        if "\x00" in raw or "\x00" in name:
+            raise bad(name.replace("\x00", ""), raw.replace("\x00", ""))
         if name in CONTROL:
             continue
         code, _, modifier = name.partition(":")

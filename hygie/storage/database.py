@@ -201,7 +201,7 @@ class PostgresDatabase(Database):
             url,
             min_size=1,
             max_size=max(pool_size, 1),
-            kwargs={"autocommit": False},
+            kwargs={"autocommit": True},
             open=True,
             name="hygie",
         )
@@ -212,12 +212,13 @@ class PostgresDatabase(Database):
 
         try:
             with self._pool.connection() as conn:
-                if not write:
-                    conn.execute("SET TRANSACTION READ ONLY")
                 session = Session(conn, "postgresql")
-                result = work(session)
-                session.finish()
-                return result  # the pool commits, or rolls back on error
+                if not write:  # READ COMMITTED: a transaction would add round trips, no consistency
+                    return work(session)
+                with conn.transaction():  # commits, or rolls back on error
+                    result = work(session)
+                    session.finish()
+                return result
         except (errors.UniqueViolation, errors.SerializationFailure, errors.DeadlockDetected) as exc:
             raise conflict() from exc
 

@@ -31,6 +31,11 @@ _INSERT = {
     "uri": "INSERT INTO idx_uri (rk, pid, uri) VALUES (?, ?, ?)",
 }
 _DELETE = {t: f"DELETE FROM idx_{t} WHERE rk = ?" for t in INDEX_TABLES}
+_DELETE_ALL_PG = (
+    "WITH "
+    + ", ".join(f"d{i} AS (DELETE FROM idx_{t} WHERE rk = ?)" for i, t in enumerate(INDEX_TABLES[:-1]))
+    + f" DELETE FROM idx_{INDEX_TABLES[-1]} WHERE rk = ?"
+)
 # Columns stored as '' when absent (primary-key members cannot be NULL).
 _NOT_NULL = {"token": (1, 2), "reference": (1, 2, 3), "quantity": (1, 2)}
 
@@ -265,6 +270,9 @@ class Store:
 
     def _clear_index(self, rk: int) -> None:
         self._rows.pop(rk, None)
+        if self.s.dialect == "postgresql":  # one round trip instead of one per table
+            self.s.execute(_DELETE_ALL_PG, (rk,) * len(INDEX_TABLES))
+            return
         for table in INDEX_TABLES:
             self.s.execute(_DELETE[table], (rk,))
 

@@ -138,3 +138,12 @@ def test_validate_operation(client: TestClient) -> None:
     r = client.post("/fhir/Patient/$validate", json=wrapped, headers=H)
     assert any(i["severity"] == "error" for i in r.json()["issue"])
     assert_nothing_written(client)
+
+
+def test_nul_characters_are_refused(client: TestClient) -> None:
+    assert_outcome(
+        client.post("/fhir/Patient", content=b'{"resourceType":"Patient","gender":"ma\\u0000le"}', headers=H),
+        400,
+    )
+    assert_outcome(client.get("/fhir/Patient", params={"name": "a\x00b"}), 400)
+    assert_nothing_written(client)

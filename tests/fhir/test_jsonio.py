@@ -41,6 +41,7 @@ def test_decimal_is_a_float() -> None:
         b'{"v":Infinity, "w":1.50}',
         b"{",
         b'{"v":1.50,"s":"\\ud800"}',
+        b'{"s":"a\\u0000b"}',
         b"[1.50," + b"[" * 10**5,
     ],
 )
