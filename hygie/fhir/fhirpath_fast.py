@@ -37,6 +37,7 @@ from hygie.fhir.fhirpath_parser import (
     _TypeOp,
 )
 from hygie.fhir.fhirpath_runtime import (
+    _MISSING,
     _RESOURCE_BASES,
     CHOICE_ELEMENTS,
     CHOICE_SUFFIXES,
@@ -56,7 +57,7 @@ _Step = Callable[[list[Any], dict[str, Any]], list[Any]]
 class _StepSpec(NamedTuple):
     step: _Step
     root_keys: frozenset[str] | None  # the top-level keys it reads when applied to the resource
-    plain: str | None = None  # the element name of a plain member step (no choice element)
+    member: str | None = None  # the element name of a member step
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +140,7 @@ def _steps(node: _Node) -> tuple[str, list[_StepSpec]] | None:
         if found is not None:
             name = node.name
             keys = {name} | ({name + s for s in CHOICE_SUFFIXES} if name in CHOICE_ELEMENTS else set())
-            plain = None if name in CHOICE_ELEMENTS else name
-            found[1].append(_StepSpec(_member_step(name), frozenset(keys), plain))
+            found[1].append(_StepSpec(_member_step(name), frozenset(keys), name))
         return found
     if isinstance(node, _TypeOp) and node.op == "as":
         return _typed(node.operand, node.type_name)
@@ -189,43 +189,34 @@ def _branch(node: _Node) -> FastPath | None:
     if found is None or not found[1]:
         return None
     root_type, steps = found
-    any_resource = root_type in _RESOURCE_BASES
+    if root_type in _RESOURCE_BASES:
+        root_type = ""  # any resource
     first, root_keys, name = steps[0]
     rest = tuple(spec.step for spec in steps[1:])
 
-    def is_root(resource: dict[str, Any]) -> bool:
-        # The generic root `Type` filter: the resource itself if it is of that type.
-        if type(resource) is not dict:
-            return False
-        return "resourceType" in resource if any_resource else resource.get("resourceType") == root_type
-
     def run(resource: dict[str, Any]) -> list[Any]:
-        if not is_root(resource):
+        # The generic root `Type` filter: the resource itself if it is of that type.
+        if type(resource) is not dict or (
+            resource.get("resourceType") != root_type if root_type else "resourceType" not in resource
+        ):
             return []
-        coll = first([resource], resource)
+        if name is None:
+            coll = first([resource], resource)
+        else:  # a member first (`Type.status`, `Type.meta.tag`: most expressions): read it directly
+            value = resource.get(name, _MISSING)
+            if value is _MISSING:
+                coll = first([resource], resource) if name in CHOICE_ELEMENTS else []  # value[x]
+            elif value is None:
+                return []
+            else:
+                coll = value[:] if type(value) is list else [value]  # a copy: callers own the result
         for step in rest:
             if not coll:
                 return coll
             coll = step(coll, resource)
         return coll
 
-    if name is None:
-        return FastPath(run, root_keys)
-
-    # A plain element first (`Type.status`, `Type.meta.tag`: most expressions): read it directly.
-
-    def run_plain(resource: dict[str, Any]) -> list[Any]:
-        value = resource.get(name) if is_root(resource) else None
-        if value is None:
-            return []
-        coll = value[:] if type(value) is list else [value]  # a copy: callers own the result
-        for step in rest:
-            if not coll:
-                return coll
-            coll = step(coll, resource)
-        return coll
-
-    return FastPath(run_plain, root_keys)
+    return FastPath(run, root_keys)
 
 
 def _union_branches(node: _Node) -> list[_Node]:
