@@ -55,6 +55,7 @@ from hygie.fhir.fhirpath import (
     FhirPathError,
     ResolvedReference,
     compile_expression,
+    compile_generic,
     root_keys,
 )
 from hygie.fhir.searchparams import Registry, default_registry
@@ -68,6 +69,7 @@ __all__ = [
     "Plan",
     "date_range",
     "extract",
+    "extract_reference",
     "number_range",
     "parse_reference",
     "plan_for",
@@ -520,44 +522,80 @@ _CONVERTERS: dict[str, _Converter] = {
 class Plan:
     """The compiled extraction plan of one resource type."""
 
-    # (code, converter, compiled expression, top-level keys it reads or None for any)
-    entries: tuple[tuple[str, _Converter, Compiled, frozenset[str] | None], ...]
+    entries: tuple[tuple[str, _Converter, Compiled], ...]  # (code, converter, compiled expression)
     uncompiled: tuple[tuple[str, str, str], ...]  # (code, expression, error)
     resource_types: frozenset[str]
+    # Most parameters of a type read elements a given resource does not have: each top-level key
+    # lists the entries that read it, so only those run; ``always`` are those that may read any.
+    by_key: dict[str, tuple[int, ...]]
+    always: frozenset[int]
 
 
 @lru_cache(maxsize=1024)
-def plan_for(resource_type: str, registry: Registry | None = None) -> Plan:
-    """Compile (once per registry and type) the parameters of ``resource_type`` worth indexing."""
+def plan_for(resource_type: str, registry: Registry | None = None, *, generic: bool = False) -> Plan:
+    """Compile (once per registry and type) the parameters of ``resource_type`` worth indexing.
+
+    ``generic`` compiles with the generic FHIRPath engine only, and runs every entry on every
+    resource: the reference the specialised plan must match (see :func:`extract_reference`).
+    """
     registry = registry or default_registry()
     entries = []
     uncompiled = []
+    by_key: dict[str, list[int]] = {}
+    always = set()
     for code, param in registry.params_for(resource_type).items():
         if param.type in _NOT_EXTRACTED or param.expression is None or code == "_id":
             continue
         try:
-            compiled = compile_expression(param.expression)
+            compiled = (compile_generic if generic else compile_expression)(param.expression)
         except FhirPathError as exc:
             uncompiled.append((code, param.expression, str(exc)))
             continue
-        entries.append((code, _CONVERTERS[param.type], compiled, root_keys(param.expression)))
-    return Plan(tuple(entries), tuple(uncompiled), registry.resource_types())
+        keys = None if generic else root_keys(param.expression)
+        for key in keys or ():
+            by_key.setdefault(key, []).append(len(entries))
+        if keys is None:
+            always.add(len(entries))
+        entries.append((code, _CONVERTERS[param.type], compiled))
+    index = {key: tuple(found) for key, found in by_key.items()}
+    return Plan(tuple(entries), tuple(uncompiled), registry.resource_types(), index, frozenset(always))
 
 
 def extract(
     resource: dict[str, Any], registry: Registry | None = None, *, default_tz: tzinfo = UTC
 ) -> IndexRows:
     """Index rows for ``resource`` (see the module docstring for each table's row shape)."""
-    rows = IndexRows()
     resource_type = resource.get("resourceType")
     if type(resource_type) is not str:
-        return rows
-    plan = plan_for(resource_type, registry)
+        return IndexRows()
+    return _run(plan_for(resource_type, registry), resource, default_tz)
+
+
+def extract_reference(
+    resource: dict[str, Any], registry: Registry | None = None, *, default_tz: tzinfo = UTC
+) -> IndexRows:
+    """:func:`extract` by the slow path: every parameter, each by the generic FHIRPath engine.
+
+    Same rows as :func:`extract` (tests hold the specialised expressions to it).
+    """
+    resource_type = resource.get("resourceType")
+    if type(resource_type) is not str:
+        return IndexRows()
+    return _run(plan_for(resource_type, registry, generic=True), resource, default_tz)
+
+
+def _run(plan: Plan, resource: dict[str, Any], default_tz: tzinfo) -> IndexRows:
+    rows = IndexRows()
     types = plan.resource_types
-    keys = resource.keys()
-    for code, convert, compiled, needs in plan.entries:
-        if needs is not None and keys.isdisjoint(needs):
-            continue  # most parameters of a type read elements this resource does not have
+    selected = set(plan.always)
+    by_key = plan.by_key
+    for key in resource:
+        found = by_key.get(key)
+        if found is not None:
+            selected.update(found)
+    entries = plan.entries
+    for index in sorted(selected):
+        code, convert, compiled = entries[index]
         try:
             values = compiled(resource)
             if values:

@@ -109,6 +109,8 @@ class Database(ABC):
         """Apply pending migrations; return the numbers applied."""
 
         def work(s: Session) -> list[int]:
+            if s.dialect == "postgresql":  # servers starting together migrate one at a time
+                s.execute("SELECT pg_advisory_xact_lock(8675309)")
             s.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
             done = {r[0] for r in s.all("SELECT version FROM schema_version")}
             applied = []
