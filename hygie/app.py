@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         db, params = open_storage(settings)
         state["api"] = FhirApi(settings, db, params)
+        gc.collect()
+        gc.freeze()  # start-up objects (definitions, registries) leave the collector's scans
         log.info("started", backend=db.dialect)
         try:
             yield

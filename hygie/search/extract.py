@@ -539,10 +539,10 @@ def plan_for(resource_type: str, registry: Registry | None = None, *, generic: b
     resource: the reference the specialised plan must match (see :func:`extract_reference`).
     """
     registry = registry or default_registry()
-    entries = []
-    uncompiled = []
+    entries: list[tuple[str, _Converter, Compiled]] = []
+    uncompiled: list[tuple[str, str, str]] = []
     by_key: dict[str, list[int]] = {}
-    always = set()
+    always: set[int] = set()
     for code, param in registry.params_for(resource_type).items():
         if param.type in _NOT_EXTRACTED or param.expression is None or code == "_id":
             continue

@@ -16,6 +16,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,6 +80,10 @@ class Session:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         rows: list[Row] = self.execute(sql, params).fetchall()
         return rows
+
+    def pipeline(self) -> AbstractContextManager[Any]:
+        """Batch statements in one round trip where the driver can (psycopg pipeline mode)."""
+        return self._conn.pipeline() if self.dialect == "postgresql" else nullcontext()
 
     def savepoint(self, name: str) -> None:
         self.execute(f"SAVEPOINT {name}")

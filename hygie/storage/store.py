@@ -117,7 +117,13 @@ class Store:
         session.before_commit.append(self.flush)
 
     def flush(self) -> None:
-        """Send buffered version and index rows to the database."""
+        """Send buffered version and index rows to the database (one round trip on PostgreSQL)."""
+        if not self._versions and not self._rows:
+            return
+        with self.s.pipeline():
+            self._flush()
+
+    def _flush(self) -> None:
         if self._versions:
             self.s.executemany(
                 "INSERT INTO resource_version (rk, vid, method, last_updated, deleted, body) "
