@@ -73,7 +73,7 @@ def load_demo(settings: Settings, patients: int, seed: int) -> int:
         db.close()
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> Starlette:
     settings = settings or Settings()
     configure(settings.log_level, settings.log_json)
     log = get_logger("hygie.app")
@@ -83,8 +83,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         db, params = open_storage(settings)
         state["api"] = FhirApi(settings, db, params)
-        gc.collect()
-        gc.freeze()  # start-up objects (definitions, registries) leave the collector's scans
+        if freeze_gc:  # start-up objects (definitions, registries) leave the collector's scans
+            gc.collect()
+            gc.freeze()
         log.info("started", backend=db.dialect)
         try:
             yield

@@ -40,7 +40,7 @@ def serve(
     settings = Settings()
     typer.echo(f"Hygie {__version__} on http://{host}:{port}/fhir ({settings.database_url.split(':', 1)[0]})")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, freeze_gc=True),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
