@@ -4,11 +4,17 @@ Specs: https://hl7.org/fhirpath/N1/ (FHIRPath normative release 1) and
 https://hl7.org/fhir/R4/fhirpath.html (FHIR-specific functions: ``resolve()``, ``extension()``,
 ``hasExtension()``, ``%resource``).
 
-Resources are plain JSON dicts. An expression is parsed once into a small AST, then turned into a
-tree of Python closures (``compile_expression`` caches the result by expression string). The
-compiled function takes a resource and returns a flat list (a FHIRPath collection) of JSON values:
-dicts for complex elements, ``str``/``bool``/``int``/``float`` for primitives, and
-:class:`ResolvedReference` for the result of ``resolve()``.
+Resources are plain JSON dicts. An expression is parsed once into a small AST
+(:mod:`hygie.fhir.fhirpath_parser`), then turned into a tree of Python closures over the runtime
+helpers of :mod:`hygie.fhir.fhirpath_runtime` (``compile_expression`` caches the result by
+expression string). The compiled function takes a resource and returns a flat list (a FHIRPath
+collection) of JSON values: dicts for complex elements, ``str``/``bool``/``int``/``float`` for
+primitives, and :class:`ResolvedReference` for the result of ``resolve()``.
+
+The shapes that make up nearly all search expressions (member paths, ``as``, ``where(resolve() is
+X)``, ``extension('url')``, unions of those) get specialised forms from
+:mod:`hygie.fhir.fhirpath_fast`, with the same results; :func:`compile_generic` keeps the generic
+engine as their reference, and :func:`root_keys` tells which top-level keys an expression reads.
 
 Supported: path navigation with implicit flattening of arrays; choice elements (``Observation.value``
 finds ``valueQuantity``, ``valueString``...: names in :data:`CHOICE_ELEMENTS` followed by a type

@@ -41,7 +41,6 @@ from hygie.fhir.fhirpath_runtime import (
     _RESOURCE_BASES,
     CHOICE_ELEMENTS,
     CHOICE_SUFFIXES,
-    _children,
     _distinct,
     _target_type,
     _typed_children,
@@ -73,19 +72,29 @@ class FastPath:
 
 
 def _member_step(name: str) -> _Step:
-    if name in CHOICE_ELEMENTS:  # `value` may be found as valueQuantity...: keep the generic lookup
-        return lambda coll, root: _children(coll, name)
+    # A choice element (`value` found as valueQuantity...) is looked up among its precomputed
+    # keys, rather than by testing every key's prefix and suffix as the generic `_children` does.
+    choices = frozenset(name + suffix for suffix in CHOICE_SUFFIXES) if name in CHOICE_ELEMENTS else None
 
-    # A plain element: one dict lookup per item, arrays flattened, nulls dropped.
     def step(coll: list[Any], root: dict[str, Any]) -> list[Any]:
         out: list[Any] = []
         for item in coll:
-            if type(item) is dict:
-                value = item.get(name)
-                if type(value) is list:
-                    out.extend(value)
-                elif value is not None:
-                    out.append(value)
+            if type(item) is not dict:
+                continue
+            value = item.get(name, _MISSING)
+            if value is _MISSING:
+                if choices is None:
+                    continue
+                for key in item:  # the first present, in the item's order (as `_children`)
+                    if key in choices:
+                        value = item[key]
+                        break
+                else:
+                    continue
+            if type(value) is list:
+                out.extend(value)
+            elif value is not None:
+                out.append(value)
         return out
 
     return step

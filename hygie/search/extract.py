@@ -36,6 +36,13 @@ Meta-derived parameters come out of the common Resource parameters: ``_tag``/``_
 (date). ``_id`` is not extracted (storage has it). Composite and special parameters are not
 extracted yet (TODO: composite rows pairing the components of the same element). Rows are
 deduplicated per resource. Extension values (``extension('url')``) are indexed by their ``value[x]``.
+
+Speed (``bench/extract_speed.py``): expressions use the specialised FHIRPath forms; a plan runs only
+the parameters reading one of the resource's top-level keys (remembered per resource shape); dates
+with a fixed offset and numbers are ranged by integer arithmetic, with small caches for values that
+recur (an encounter's dates, a value indexed by two parameters). :func:`extract_reference` is the
+slow path (generic engine, every parameter) that ``tests/search/test_extract_golden.py`` holds
+:func:`extract` to.
 """
 
 from __future__ import annotations
@@ -85,6 +92,7 @@ _ISO4217 = "urn:iso:std:iso:4217"
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
 _NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 _ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
+_MAX_SELECTIONS = 256  # resource shapes remembered per type
 _NOT_EXTRACTED = frozenset({"composite", "special"})
 _DATE = re.compile(
     r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?"
@@ -118,7 +126,8 @@ class IndexRows:
     def dedupe(self) -> None:
         for name in self.__slots__:
             rows = getattr(self, name)
-            if len(rows) > 1:
+            # Rows of different parameters never collide: hash whole rows only where a code repeats.
+            if len(rows) > 1 and len({row[0] for row in rows}) < len(rows):
                 setattr(self, name, list(dict.fromkeys(rows)))
 
 
@@ -130,12 +139,20 @@ _Converter = Callable[[str, list[Any], IndexRows, tzinfo, frozenset[str]], None]
 
 
 def _unwrap_extension(value: Any) -> Any:
-    """An Extension is indexed by its value[x]; anything else is returned unchanged."""
+    """An Extension is indexed by its value[x]; anything else is returned unchanged.
+
+    Converters call it only for dicts with a ``url`` (a cheap test inline: most values are not).
+    """
     if type(value) is dict and "url" in value and "resourceType" not in value:
         for key, inner in value.items():
             if key.startswith("value") and key[5:] in CHOICE_SUFFIXES:
                 return inner
     return value
+
+
+@lru_cache(maxsize=4096)  # codings' displays and concept texts recur across resources
+def _folded(text: str) -> str:
+    return fold(text)[:MAX_STRING]
 
 
 def _string_value(text: str) -> tuple[str, str]:
@@ -158,7 +175,8 @@ def _date_range(text: str, default_tz: tzinfo) -> tuple[int, int] | None:
         minutes = 0
         if zone != "Z":
             minutes = (-1 if zone[0] == "-" else 1) * (int(zone[1:3]) * 60 + int(zone[4:6]))
-            _offset(minutes)  # raises ValueError (for the caller) beyond ±24 h
+            if not -1440 < minutes < 1440:
+                _offset(minutes)  # raises ValueError (for the caller): no such UTC offset
         return _fixed_range(match, minutes * 60_000)
     offset = default_tz.utcoffset(None) if isinstance(default_tz, timezone) else None
     if offset is not None and not offset % _MS:  # a fixed zone (UTC...): plain arithmetic
@@ -256,29 +274,36 @@ def number_range(value: float | int | str) -> tuple[float, float, float] | None:
         return None
     if isinstance(value, str):
         return _decimal_range(value)
-    text = getattr(value, "text", None) or repr(value)
+    return _number_text_range(getattr(value, "text", None) or repr(value))
+
+
+@lru_cache(maxsize=1024)  # a value is often indexed twice (value-quantity, combo-value-quantity)
+def _number_text_range(text: str) -> tuple[float, float, float] | None:
+    """:func:`number_range` of a JSON number's text (or a float's repr)."""
     match = _NUMBER.fullmatch(text)
     if match is None:
         return _decimal_range(text)
     sign, whole, fraction, exponent = match.groups()
     digits = whole + (fraction or "")
     mantissa = int(digits)
-    scale = (int(exponent) if exponent else 0) - len(fraction or "")
+    scale = (int(exponent) if exponent else 0) - len(fraction or "") - 1  # of the half-unit
     if mantissa == 0 or len(digits) > 17 or not -40 < scale < 40:
         return _decimal_range(text)  # -0.0 keeps its sign; long or extreme values: exact decimals
     if sign:
         mantissa = -mantissa
-    # Exact rationals rounded once to the nearest float (int / int and int → float both round
-    # correctly), as float(Decimal) does: the same floats as _decimal_range, several times faster.
-    number = _scaled(mantissa, scale)
-    low, high = _scaled(10 * mantissa - 5, scale - 1), _scaled(10 * mantissa + 5, scale - 1)
+    # The bounds are exact rationals (10 × mantissa ∓ 5) × 10^scale, each rounded once to the
+    # nearest float (int / int and int → float round correctly), as float(Decimal) does: the same
+    # floats as _decimal_range, several times faster.
+    number = float(text)
+    if scale < 0:
+        unit = 10**-scale
+        low, high = (10 * mantissa - 5) / unit, (10 * mantissa + 5) / unit
+    else:
+        unit = 10**scale
+        low, high = float((10 * mantissa - 5) * unit), float((10 * mantissa + 5) * unit)
     if high <= number:  # 17 significant digits: the range is below float resolution
         low, high = number, math.nextafter(number, math.inf)
     return number, low, high
-
-
-def _scaled(mantissa: int, scale: int) -> float:
-    return float(mantissa * 10**scale) if scale >= 0 else mantissa / 10**-scale
 
 
 def _decimal_range(text: str) -> tuple[float, float, float] | None:
@@ -321,7 +346,7 @@ def parse_reference(text: str, resource_types: frozenset[str]) -> tuple[str | No
 def _token(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
     out = rows.token
     for raw in values:
-        value = _unwrap_extension(raw)
+        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
         kind = type(value)
         if kind is str:
             out.append((code, None, value))
@@ -341,7 +366,7 @@ def _coding(code: str, coding: Any, rows: IndexRows) -> None:
         rows.token.append((code, system, value))
     display = coding.get("display")
     if type(display) is str:
-        rows.token_text.append((code, fold(display)[:MAX_STRING]))
+        rows.token_text.append((code, _folded(display)))
 
 
 def _token_complex(code: str, value: dict[str, Any], rows: IndexRows) -> None:
@@ -352,7 +377,7 @@ def _token_complex(code: str, value: dict[str, Any], rows: IndexRows) -> None:
             _coding(code, coding, rows)
         text = value.get("text")
         if type(text) is str:
-            rows.token_text.append((code, fold(text)[:MAX_STRING]))
+            rows.token_text.append((code, _folded(text)))
     elif "value" in value:
         identifier_value = value["value"]
         if type(identifier_value) is not str:
@@ -369,7 +394,7 @@ def _token_complex(code: str, value: dict[str, Any], rows: IndexRows) -> None:
 def _string(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
     out = rows.string
     for raw in values:
-        value = _unwrap_extension(raw)
+        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
         if type(value) is str:
             out.append((code, *_string_value(value)))
         elif type(value) is dict:
@@ -386,7 +411,7 @@ def _string(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: fr
 def _reference(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
     out = rows.reference
     for raw in values:
-        value = _unwrap_extension(raw)
+        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
         if isinstance(value, ResolvedReference):
             value = value.reference
         if type(value) is str:
@@ -433,7 +458,7 @@ def _timing_bounds(timing: dict[str, Any], tz: tzinfo) -> tuple[int, int] | None
 def _date(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
     out = rows.date
     for raw in values:
-        value = _unwrap_extension(raw)
+        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
         found: tuple[int, int] | None = None
         if type(value) is str:
             found = date_range(value, tz)
@@ -448,7 +473,7 @@ def _date(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: froz
 
 def _number(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
     for raw in values:
-        value = _unwrap_extension(raw)
+        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
         if type(value) is dict:
             value = value.get("value")
         if type(value) in (int, float, str) and (found := number_range(value)) is not None:
@@ -458,7 +483,7 @@ def _number(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: fr
 def _quantity(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
     out = rows.quantity
     for raw in values:
-        value = _unwrap_extension(raw)
+        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
         if type(value) is int or isinstance(value, float):
             if (found := number_range(value)) is not None:
                 out.append((code, None, None, *found))
@@ -498,7 +523,7 @@ def _range(code: str, value: dict[str, Any], rows: IndexRows) -> None:
 
 def _uri(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
     for raw in values:
-        value = _unwrap_extension(raw)
+        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
         if type(value) is str:
             rows.uri.append((code, value))
 
@@ -518,7 +543,7 @@ _CONVERTERS: dict[str, _Converter] = {
 # Plans
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Plan:
     """The compiled extraction plan of one resource type."""
 
@@ -529,6 +554,23 @@ class Plan:
     # lists the entries that read it, so only those run; ``always`` are those that may read any.
     by_key: dict[str, tuple[int, ...]]
     always: frozenset[int]
+    # Resources of a type mostly share a few shapes: the entries to run, by top-level key tuple.
+    selections: dict[tuple[str, ...], tuple[tuple[str, _Converter, Compiled], ...]] = field(
+        default_factory=dict
+    )
+
+    def select(self, resource: dict[str, Any]) -> tuple[tuple[str, _Converter, Compiled], ...]:
+        """The entries that may yield values for ``resource`` (those reading one of its keys)."""
+        shape = tuple(resource)
+        found = self.selections.get(shape)
+        if found is None:
+            indices = set(self.always)
+            for key in shape:
+                indices.update(self.by_key.get(key, ()))
+            found = tuple(self.entries[i] for i in sorted(indices))
+            if len(self.selections) < _MAX_SELECTIONS:
+                self.selections[shape] = found
+        return found
 
 
 @lru_cache(maxsize=1024)
@@ -587,15 +629,7 @@ def extract_reference(
 def _run(plan: Plan, resource: dict[str, Any], default_tz: tzinfo) -> IndexRows:
     rows = IndexRows()
     types = plan.resource_types
-    selected = set(plan.always)
-    by_key = plan.by_key
-    for key in resource:
-        found = by_key.get(key)
-        if found is not None:
-            selected.update(found)
-    entries = plan.entries
-    for index in sorted(selected):
-        code, convert, compiled = entries[index]
+    for code, convert, compiled in plan.select(resource):
         try:
             values = compiled(resource)
             if values:
