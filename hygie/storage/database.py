@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
+import anyio
 import anyio.to_thread
 
 from hygie.fhir.messages import register
@@ -213,6 +214,7 @@ class PostgresDatabase(Database):
             name="hygie",
         )
         self._pool.wait(timeout=30)
+        self._limiter = anyio.CapacityLimiter(max(pool_size, 1))
 
     def run_sync(self, work: Callable[[Session], T], *, write: bool = True) -> T:
         from psycopg import errors
@@ -230,7 +232,7 @@ class PostgresDatabase(Database):
             raise conflict() from exc
 
     async def run(self, work: Callable[[Session], T], *, write: bool = True) -> T:
-        return await anyio.to_thread.run_sync(lambda: self.run_sync(work, write=write))
+        return await anyio.to_thread.run_sync(lambda: self.run_sync(work, write=write), limiter=self._limiter)
 
     def close(self) -> None:
         self._pool.close()

@@ -30,6 +30,7 @@ _INSERT = {
     "VALUES (?, ?, ?, ?, ?, ?, ?)",
     "uri": "INSERT INTO idx_uri (rk, pid, uri) VALUES (?, ?, ?)",
 }
+_SET_CURRENT = "UPDATE resource SET vid = ?, deleted = ?, last_updated = ? WHERE rk = ?"
 _DELETE = {t: f"DELETE FROM idx_{t} WHERE rk = ?" for t in INDEX_TABLES}
 _DELETE_ALL_PG = (
     "WITH "
@@ -110,20 +111,25 @@ class Store:
         self.s = session
         self.params = params
         self.tz = tz
-        # Writes are buffered and sent in bulk (executemany) before any read and before commit:
-        # a transaction Bundle of 1,000 entries costs a handful of statements per table.
+        # Writes are buffered and sent in bulk (executemany, one pipeline on PostgreSQL) before
+        # any read and before commit: a transaction Bundle of 1,000 entries costs a handful of
+        # statements per table, an update one round trip besides its locking read.
+        self._statements: list[tuple[str, tuple[Any, ...]]] = []
         self._versions: list[tuple[Any, ...]] = []
         self._rows: dict[int, list[tuple[str, list[tuple[Any, ...]]]]] = {}
         session.before_commit.append(self.flush)
 
     def flush(self) -> None:
-        """Send buffered version and index rows to the database (one round trip on PostgreSQL)."""
-        if not self._versions and not self._rows:
+        """Send buffered writes to the database (one round trip on PostgreSQL)."""
+        if not self._versions and not self._rows and not self._statements:
             return
         with self.s.pipeline():
             self._flush()
 
     def _flush(self) -> None:
+        statements, self._statements = self._statements, []
+        for sql, args in statements:  # first: they clear index rows the inserts below replace
+            self.s.execute(sql, args)
         if self._versions:
             self.s.executemany(
                 "INSERT INTO resource_version (rk, vid, method, last_updated, deleted, body) "
@@ -142,6 +148,7 @@ class Store:
 
     def discard(self) -> None:
         """Forget buffered writes (the caller rolls back to a savepoint)."""
+        self._statements = []
         self._versions = []
         self._rows = {}
 
@@ -224,10 +231,7 @@ class Store:
         vid = current.vid + 1
         ms = max(now_ms(), current.last_updated)
         stored = stamp(resource, current.type, current.id, vid, ms)
-        self.s.execute(
-            "UPDATE resource SET vid = ?, deleted = ?, last_updated = ? WHERE rk = ?",
-            (vid, self._false, ms, current.rk),
-        )
+        self._statements.append((_SET_CURRENT, (vid, self._false, ms, current.rk)))
         return self._write_version(
             current.rk, current.type, current.id, vid, ms, method, stored, reindex=not current.deleted
         )
@@ -236,10 +240,7 @@ class Store:
         """Record a deletion version over a live ``current`` version."""
         vid = current.vid + 1
         ms = max(now_ms(), current.last_updated)
-        self.s.execute(
-            "UPDATE resource SET vid = ?, deleted = ?, last_updated = ? WHERE rk = ?",
-            (vid, self._true, ms, current.rk),
-        )
+        self._statements.append((_SET_CURRENT, (vid, self._true, ms, current.rk)))
         self._insert_version(current.rk, vid, "DELETE", ms, True, b"")
         self._clear_index(current.rk)
         return Version(current.type, current.id, vid, ms, True, "DELETE", None, current.rk)
@@ -276,11 +277,10 @@ class Store:
 
     def _clear_index(self, rk: int) -> None:
         self._rows.pop(rk, None)
-        if self.s.dialect == "postgresql":  # one round trip instead of one per table
-            self.s.execute(_DELETE_ALL_PG, (rk,) * len(INDEX_TABLES))
+        if self.s.dialect == "postgresql":  # one statement instead of one per table
+            self._statements.append((_DELETE_ALL_PG, (rk,) * len(INDEX_TABLES)))
             return
-        for table in INDEX_TABLES:
-            self.s.execute(_DELETE[table], (rk,))
+        self._statements.extend((_DELETE[table], (rk,)) for table in INDEX_TABLES)
 
     def _index(self, rk: int, rtype: str, rows: IndexRows) -> None:
         params = self.params
