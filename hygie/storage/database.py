@@ -12,6 +12,7 @@ session run in one database transaction:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
@@ -168,6 +169,26 @@ class SQLiteDatabase(Database):
         ):
             self._conn.execute(f"PRAGMA {pragma}")
         self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if path != ":memory:":
+            # Checkpoints (which fsync) run in a background thread with their own connection,
+            # so the event loop never waits on the disk for them.
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, args=(path,), name="hygie-sqlite-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
+
+    def _checkpoint_loop(self, path: str, interval: float = 0.5) -> None:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=1000")
+        try:
+            while not self._closing.wait(interval):
+                with contextlib.suppress(sqlite3.Error):  # busy: try again at the next tick
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
 
     def run_sync(self, work: Callable[[Session], T], *, write: bool = True) -> T:
         with self._lock:
@@ -194,7 +215,12 @@ class SQLiteDatabase(Database):
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
+        self._closing.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=5)
         with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
 
