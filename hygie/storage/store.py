@@ -12,6 +12,7 @@ from base64 import b32encode
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from hygie.fhir import jsonio
@@ -50,6 +51,7 @@ def now_ms() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)
 
 
+@lru_cache(maxsize=4096)
 def instant(ms: int) -> str:
     """FHIR instant with millisecond precision in UTC."""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
