@@ -22,17 +22,8 @@ import pytest
 from hygie.fhir import jsonio
 from hygie.fhir.fhirpath import compile_expression, compile_generic, root_keys
 from hygie.fhir.searchparams import default_registry
-from hygie.search.extract import (
-    _DATE,
-    IndexRows,
-    _decimal_range,
-    _fixed_range,
-    _zoned_range,
-    date_range,
-    extract,
-    extract_reference,
-    number_range,
-)
+from hygie.search.extract import IndexRows, extract, extract_reference
+from hygie.search.ranges import _DATE, _decimal_range, _fixed_range, _zoned_range, date_range, number_range
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 PARIS = ZoneInfo("Europe/Paris")
