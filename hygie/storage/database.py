@@ -31,6 +31,7 @@ from hygie.fhir.outcome import FhirError
 from hygie.storage.migrations import MIGRATIONS, Dialect
 
 T = TypeVar("T")
+COPY_THRESHOLD = 100  # rows from which PostgreSQL inserts use COPY
 register(
     {
         "concurrent_write": {
@@ -74,6 +75,19 @@ class Session:
         else:
             with self._conn.cursor() as cur:
                 cur.executemany(_to_pyformat(sql), list(rows))
+
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows; PostgreSQL takes large batches through COPY (not inside a pipeline)."""
+        if self.dialect == "postgresql" and len(rows) >= COPY_THRESHOLD:
+            with (
+                self._conn.cursor() as cur,
+                cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" * len(columns))
+        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         row: Row | None = self.execute(sql, params).fetchone()

@@ -10,6 +10,7 @@ import secrets
 import zlib
 from base64 import b32encode
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
@@ -17,20 +18,20 @@ from typing import Any
 
 from hygie.fhir import jsonio
 from hygie.search.extract import IndexRows, extract
-from hygie.storage.database import Session
+from hygie.storage.database import COPY_THRESHOLD, Session
 from hygie.storage.migrations import INDEX_TABLES
 
-_INSERT = {
-    "token": "INSERT INTO idx_token (rk, pid, system, code) VALUES (?, ?, ?, ?)",
-    "token_text": "INSERT INTO idx_token_text (rk, pid, folded) VALUES (?, ?, ?)",
-    "string": "INSERT INTO idx_string (rk, pid, folded, exact) VALUES (?, ?, ?, ?)",
-    "reference": "INSERT INTO idx_reference (rk, pid, target_type, target_id, url) VALUES (?, ?, ?, ?, ?)",
-    "date": "INSERT INTO idx_date (rk, pid, low, high) VALUES (?, ?, ?, ?)",
-    "number": "INSERT INTO idx_number (rk, pid, value, low, high) VALUES (?, ?, ?, ?, ?)",
-    "quantity": "INSERT INTO idx_quantity (rk, pid, system, code, value, low, high) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-    "uri": "INSERT INTO idx_uri (rk, pid, uri) VALUES (?, ?, ?)",
+_COLUMNS = {
+    "token": ("rk", "pid", "system", "code"),
+    "token_text": ("rk", "pid", "folded"),
+    "string": ("rk", "pid", "folded", "exact"),
+    "reference": ("rk", "pid", "target_type", "target_id", "url"),
+    "date": ("rk", "pid", "low", "high"),
+    "number": ("rk", "pid", "value", "low", "high"),
+    "quantity": ("rk", "pid", "system", "code", "value", "low", "high"),
+    "uri": ("rk", "pid", "uri"),
 }
+_VERSION_COLUMNS = ("rk", "vid", "method", "last_updated", "deleted", "body")
 _SET_CURRENT = "UPDATE resource SET vid = ?, deleted = ?, last_updated = ? WHERE rk = ?"
 _DELETE = {t: f"DELETE FROM idx_{t} WHERE rk = ?" for t in INDEX_TABLES}
 _DELETE_ALL_PG = (
@@ -122,31 +123,23 @@ class Store:
         session.before_commit.append(self.flush)
 
     def flush(self) -> None:
-        """Send buffered writes to the database (one round trip on PostgreSQL)."""
+        """Send buffered writes to the database: one round trip on PostgreSQL, or COPY in bulk."""
         if not self._versions and not self._rows and not self._statements:
             return
-        with self.s.pipeline():
-            self._flush()
-
-    def _flush(self) -> None:
-        statements, self._statements = self._statements, []
-        for sql, args in statements:  # first: they clear index rows the inserts below replace
-            self.s.execute(sql, args)
-        if self._versions:
-            self.s.executemany(
-                "INSERT INTO resource_version (rk, vid, method, last_updated, deleted, body) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                self._versions,
-            )
-            self._versions = []
-        if self._rows:
-            tables: dict[str, list[tuple[Any, ...]]] = {}
-            for items in self._rows.values():
-                for table, rows in items:
-                    tables.setdefault(table, []).extend(rows)
-            self._rows = {}
+        tables: dict[str, list[tuple[Any, ...]]] = {}
+        for items in self._rows.values():
+            for table, rows in items:
+                tables.setdefault(table, []).extend(rows)
+        statements, versions = self._statements, self._versions
+        self._statements, self._versions, self._rows = [], [], {}
+        bulk = len(versions) >= COPY_THRESHOLD or any(len(r) >= COPY_THRESHOLD for r in tables.values())
+        with nullcontext() if bulk else self.s.pipeline():  # a pipeline cannot carry COPY
+            for sql, args in statements:  # first: they clear index rows the inserts below replace
+                self.s.execute(sql, args)
+            if versions:
+                self.s.insert_many("resource_version", _VERSION_COLUMNS, versions)
             for table, rows in tables.items():
-                self.s.executemany(_INSERT[table], rows)
+                self.s.insert_many(f"idx_{table}", _COLUMNS[table], rows)
 
     def discard(self) -> None:
         """Forget buffered writes (the caller rolls back to a savepoint)."""
