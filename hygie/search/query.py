@@ -17,8 +17,8 @@ from typing import Any
 from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import search_param
 from hygie.search import messages as _messages  # noqa: F401
-from hygie.search.ranges import date_range, number_range
 from hygie.search.normalize import fold
+from hygie.search.ranges import date_range, number_range
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 # Result-shaping parameters handled by the search interaction, not compiled here.
