@@ -47,15 +47,8 @@ class Entry:
 
 
 def process_bundle(env: Env, bundle: Any, *, minimal: bool = False) -> Result:
-    if (
-        not isinstance(bundle, dict)
-        or bundle.get("resourceType") != "Bundle"
-        or bundle.get("type")
-        not in (
-            "batch",
-            "transaction",
-        )
-    ):
+    kind = bundle.get("type") if isinstance(bundle, dict) else None
+    if kind not in ("batch", "transaction") or bundle.get("resourceType") != "Bundle":
         raise FhirError.of(400, "invalid", "bundle_expected")
     raw_entries = bundle.get("entry") or []
     if not isinstance(raw_entries, list):
@@ -68,7 +61,7 @@ def process_bundle(env: Env, bundle: Any, *, minimal: bool = False) -> Result:
             count=len(raw_entries),
             limit=env.settings.max_bundle_entries,
         )
-    if bundle["type"] == "transaction":
+    if kind == "transaction":
         return _transaction(env, raw_entries, minimal)
     return _batch(env, raw_entries, minimal)
 
