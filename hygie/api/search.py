@@ -1,7 +1,10 @@
 """search (type level, GET and POST _search) — https://hl7.org/fhir/R4/http.html#search
 
-First cut: criteria compile to SQL over the index tables (:mod:`hygie.search.query`), results
-ordered by insertion, paged with ``_count``/``_offset``; ``_summary=count`` and ``_total``.
+Criteria compile to SQL over the index tables (:mod:`hygie.search.query`); results are ordered
+by ``_sort`` (:mod:`hygie.search.sort`, https://hl7.org/fhir/R4/search.html#sort) then by
+insertion, paged with ``_count``/``_offset``; ``_summary=count`` and ``_total``. ``_include`` and
+``_revinclude`` (:mod:`hygie.search.include`, https://hl7.org/fhir/R4/search.html#include) add
+resources to the page with ``search.mode = include``, outside ``total`` and ``_count``.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from hygie.api.bundle_entries import search_entry
 from hygie.api.checks import is_count
 from hygie.api.context import Env, FhirRequest, Result
 from hygie.api.history import page_size
-from hygie.fhir.outcome import FhirError
+from hygie.fhir.outcome import FhirError, Issue, outcome
+from hygie.search.include import MAX_INCLUDED, Include, is_include, parse_includes, resolve
 from hygie.search.query import compile_criteria
+from hygie.search.sort import compile_sort, sort_values
 from hygie.storage.store import Version
 
 
@@ -30,13 +35,29 @@ def _where(env: Env, rtype: str, criteria: list[tuple[str, str]]) -> tuple[str, 
 
 
 def find(
-    env: Env, rtype: str, criteria: list[tuple[str, str]], *, limit: int, offset: int = 0
+    env: Env,
+    rtype: str,
+    criteria: list[tuple[str, str]],
+    *,
+    limit: int,
+    offset: int = 0,
+    sort: list[str] | None = None,
 ) -> list[Version]:
+    """Current matches in ``_sort`` order (``sort``: keys as in :func:`sort_values`), then by key."""
     clause, args = _where(env, rtype, criteria)
+    order = compile_sort(rtype, sort or [], env.store.params, env.store.s.dialect)
     rows = env.store.select(
-        f"SELECT r.rk FROM resource r WHERE {clause} ORDER BY r.rk LIMIT ? OFFSET ?", (*args, limit, offset)
+        f"SELECT r.rk FROM resource r WHERE {clause} ORDER BY {order.clause} LIMIT ? OFFSET ?",
+        (*args, *order.args, limit, offset),
     )
     return env.store.read_many([r[0] for r in rows])
+
+
+def included(env: Env, matches: list[Version], specs: list[Include]) -> tuple[list[Version], bool]:
+    """Resources ``_include``/``_revinclude`` add to a page of ``matches``; True if capped."""
+    found = resolve([(v.rk, v.type, v.id) for v in matches], specs, env.store.params, env.store.select)
+    versions = [v for v in env.store.read_many(found.rks) if not v.deleted]
+    return versions, found.truncated
 
 
 def count(env: Env, rtype: str, criteria: list[tuple[str, str]]) -> int:
@@ -54,13 +75,16 @@ def search(env: Env, req: FhirRequest) -> Result:
     offset = int(offset_text)
     summary = req.param("_summary")
     total_mode = req.param("_total") or "accurate"
-    criteria = [(k, v) for k, v in req.query]
+    criteria = [(k, v) for k, v in req.query if not is_include(k)]
+    sort = sort_values(req.query)
+    compile_sort(req.type, sort, env.store.params, env.store.s.dialect)  # 400 early, even for counts
+    specs = parse_includes(req.type, req.query, env.store.params)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if summary == "count":
         bundle["total"] = count(env, req.type, criteria)
         bundle["link"] = [{"relation": "self", "url": _url(env, req.type, req.query)}]
         return Result(200, resource=bundle)
-    found = find(env, req.type, criteria, limit=size + 1, offset=offset)
+    found = find(env, req.type, criteria, limit=size + 1, offset=offset, sort=sort)
     more = len(found) > size
     found = found[:size]
     if total_mode == "accurate":
@@ -82,7 +106,13 @@ def search(env: Env, req: FhirRequest) -> Result:
             {"relation": "next", "url": _url(env, req.type, [*base, ("_offset", str(offset + size))])}
         )
     bundle["link"] = links
-    bundle["entry"] = [search_entry(env, v) for v in found]
+    entries = [search_entry(env, v) for v in found]
+    extra, truncated = included(env, found, specs)
+    entries.extend(search_entry(env, v, "include") for v in extra)
+    if truncated:
+        warning = Issue("too-costly", "include_truncated", {"limit": MAX_INCLUDED}, severity="warning")
+        entries.append({"resource": outcome([warning], env.lang), "search": {"mode": "outcome"}})
+    bundle["entry"] = entries
     return Result(200, resource=bundle)
 
 

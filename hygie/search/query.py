@@ -1,19 +1,22 @@
 """Search criteria → SQL over the index tables (first cut: the common types and modifiers).
 
 Spec: https://hl7.org/fhir/R4/search.html. A criterion is one query parameter; repeated
-parameters are ANDed, comma-separated values ORed. Each criterion compiles to a condition on
-``r.rk`` (``r`` is the ``resource`` table) with ``?`` placeholders. Unknown parameters and bad
-values raise a 400 OperationOutcome naming the parameter (strict handling).
+parameters are ANDed, comma-separated values ORed. Each criterion compiles to a condition on the
+``rk`` (or ``id``) of a ``resource`` row alias with ``?`` placeholders: ``r`` for the searched
+resources, a join alias for the resources reached by a chain or ``_has``
+(:mod:`hygie.search.chain`), so every per-type compiler serves at any depth. Unknown parameters
+and bad values raise a 400 OperationOutcome naming the parameter (strict handling).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
+from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import search_param
 from hygie.search import messages as _messages  # noqa: F401
@@ -38,7 +41,17 @@ CONTROL = frozenset(
         "_containedType",
     }
 )
+register(
+    {
+        "ambiguous_param": {
+            "fr": "Paramètre {name} ambigu entre les types {type} : précisez le type "
+            "(ex. subject:Patient.name).",
+            "en": "Parameter {name} is ambiguous across types {type}: name one (e.g. subject:Patient.name).",
+        },
+    }
+)
 _SPLIT = re.compile(r"(?<!\\),")
+NAME_LIMIT = 200  # characters of a parameter name quoted back in an OperationOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,69 +78,145 @@ def split_token(value: str) -> tuple[str | None, str]:
 
 
 def bad(name: str, value: str, key: str = "bad_param") -> FhirError:
-    return FhirError.of(400, "invalid", key, name=name[:64], value=value[:100])
+    return FhirError.of(400, "invalid", key, name=name[:NAME_LIMIT], value=value[:100])
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The rows a criterion applies to: their possible resource types and the SQL alias of their
+    ``resource`` row (``r`` at the top level, a join alias inside chains and ``_has``)."""
+
+    types: tuple[str, ...]
+    alias: str = "r"
 
 
 def compile_criteria(
     rtype: str, criteria: list[tuple[str, str]], pids: dict[tuple[str, str], int], tz: tzinfo
 ) -> list[Sql]:
     out: list[Sql] = []
+    top = Target((rtype,))
     for name, raw in criteria:
         if "\x00" in raw or "\x00" in name:
             raise bad(name.replace("\x00", ""), raw.replace("\x00", ""))
         if name in CONTROL:
             continue
-        code, _, modifier = name.partition(":")
-        out.append(_criterion(rtype, name, code, modifier, raw, pids, tz))
+        out.append(compile_criterion(top, name, raw, pids, tz))
     return out
 
 
-def _criterion(
-    rtype: str, name: str, code: str, modifier: str, raw: str, pids: dict[tuple[str, str], int], tz: tzinfo
+def compile_criterion(
+    target: Target,
+    name: str,
+    raw: str,
+    pids: Mapping[tuple[str, str], int],
+    tz: tzinfo,
+    *,
+    depth: int = 0,
+    label: str | None = None,
 ) -> Sql:
+    """One criterion ``name=raw`` as a condition on ``{target.alias}.rk`` / ``.id``.
+
+    Chained names (``subject:Patient.name``) and ``_has:`` names are delegated to
+    :mod:`hygie.search.chain`, which calls back here for the inner criterion with a deeper
+    ``depth``; ``label`` is the full parameter name used in error messages.
+    """
+    if name.startswith("_has:") or "." in name:
+        from hygie.search import chain
+
+        return chain.compile_link(target, name, raw, pids, tz, depth=depth, label=label or name)
+    code, _, modifier = name.partition(":")
+    return _criterion(target, label or name, code, modifier, raw, pids, tz)
+
+
+def resolve(
+    types: tuple[str, ...], code: str, pids: Mapping[tuple[str, str], int], label: str
+) -> tuple[str, tuple[int, ...]]:
+    """The parameter type of ``code`` over ``types`` and its ``pid`` per type that defines it.
+
+    Types that do not define ``code`` are skipped; none → 400 unknown parameter; two parameter
+    types (a string here, a token there) → 400, the caller must name a single type.
+    """
+    kinds: set[str] = set()
+    found: list[int] = []
+    for rtype in types:
+        param = search_param(rtype, code)
+        pid = pids.get((rtype, code))
+        if param is not None and pid is not None:
+            kinds.add(param.type)
+            found.append(pid)
+    if not found:
+        raise FhirError.of(400, "not-supported", "unknown_param", name=label[:NAME_LIMIT], type=_types(types))
+    if len(kinds) > 1:
+        raise FhirError.of(400, "invalid", "ambiguous_param", name=label[:NAME_LIMIT], type=_types(types))
+    return kinds.pop(), tuple(found)
+
+
+def _types(types: tuple[str, ...]) -> str:
+    text = ", ".join(types)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def one_of(column: str, values: tuple[Any, ...]) -> Sql:
+    """``column = ?`` or ``column IN (?, ...)``."""
+    if len(values) == 1:
+        return Sql(f"{column} = ?", values)
+    return Sql(f"{column} IN ({','.join('?' * len(values))})", values)
+
+
+def _criterion(
+    target: Target,
+    name: str,
+    code: str,
+    modifier: str,
+    raw: str,
+    pids: Mapping[tuple[str, str], int],
+    tz: tzinfo,
+) -> Sql:
+    a = target.alias
     if code == "_id":
         if modifier:
             raise bad(name, raw, "bad_modifier")
         ids = split_values(raw)
-        return Sql(f"r.id IN ({','.join('?' * len(ids))})", tuple(ids))
+        return Sql(f"{a}.id IN ({','.join('?' * len(ids))})", tuple(ids))
     if code == "_lastUpdated":
-        return _or(
-            [_date_range("r.last_updated", "r.last_updated + 1", name, v, tz) for v in split_values(raw)]
-        )
-    param = search_param(rtype, code)
-    pid = pids.get((rtype, code))
-    if param is None or pid is None:
-        raise FhirError.of(400, "not-supported", "unknown_param", name=name[:64], type=rtype)
-    table = _TABLES.get(param.type)
+        if modifier:
+            raise bad(name, raw, "bad_modifier")
+        column = f"{a}.last_updated"
+        return _or([_date_range(column, f"{column} + 1", name, v, tz) for v in split_values(raw)])
+    ptype, found = resolve(target.types, code, pids, name)
+    table = _TABLES.get(ptype)
     if table is None:
-        raise FhirError.of(400, "not-supported", "unsupported_param", name=name[:64], type=param.type)
-    if modifier == "identifier" and param.type == "reference":
-        pid = pids.get((rtype, f"{code}:identifier"))
-        if pid is None:
+        raise FhirError.of(400, "not-supported", "unsupported_param", name=name[:NAME_LIMIT], type=ptype)
+    if modifier == "identifier" and ptype == "reference":
+        idents = tuple(p for t in target.types if (p := pids.get((t, f"{code}:identifier"))) is not None)
+        if not idents:
             raise bad(name, raw, "bad_modifier")
         cond = _or([_token(name, "", v, tz) for v in split_values(raw)])
-        return Sql(f"r.rk IN (SELECT rk FROM idx_token WHERE pid = ? AND ({cond.clause}))", (pid, *cond.args))
-    if modifier == "text" and param.type == "token":
+        return _in_index(a, "IN", "token", one_of("pid", idents), cond)
+    if modifier == "text" and ptype == "token":
         cond = _or(
             [
                 Sql("folded LIKE ? ESCAPE '\\'", (f"{_like_escape(fold(unescape(v)))}%",))
                 for v in split_values(raw)
             ]
         )
-        return Sql(
-            f"r.rk IN (SELECT rk FROM idx_token_text WHERE pid = ? AND ({cond.clause}))", (pid, *cond.args)
-        )
+        return _in_index(a, "IN", "token_text", one_of("pid", found), cond)
     if modifier == "missing":
         if raw not in ("true", "false"):
             raise bad(name, raw)
         op = "NOT IN" if raw == "true" else "IN"
-        return Sql(f"r.rk {op} (SELECT rk FROM idx_{table} WHERE pid = ?)", (pid,))
-    compile_value = _COMPILERS[param.type]
-    negate = modifier == "not" and param.type == "token"
+        return _in_index(a, op, table, one_of("pid", found), None)
+    compile_value = _COMPILERS[ptype]
+    negate = modifier == "not" and ptype == "token"
     parts = [compile_value(name, modifier if not negate else "", v, tz) for v in split_values(raw)]
-    cond = _or(parts)
-    op = "NOT IN" if negate else "IN"
-    return Sql(f"r.rk {op} (SELECT rk FROM idx_{table} WHERE pid = ? AND ({cond.clause}))", (pid, *cond.args))
+    return _in_index(a, "NOT IN" if negate else "IN", table, one_of("pid", found), _or(parts))
+
+
+def _in_index(alias: str, op: str, table: str, pid: Sql, cond: Sql | None) -> Sql:
+    """``alias.rk [NOT] IN (SELECT rk FROM idx_<table> WHERE <pid> [AND (<cond>)])``."""
+    where = pid.clause if cond is None else f"{pid.clause} AND ({cond.clause})"
+    args = pid.args if cond is None else (*pid.args, *cond.args)
+    return Sql(f"{alias}.rk {op} (SELECT rk FROM idx_{table} WHERE {where})", args)
 
 
 def _or(parts: list[Sql]) -> Sql:
