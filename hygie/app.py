@@ -38,6 +38,7 @@ def open_storage(settings: Settings) -> tuple[Database, dict[tuple[str, str], in
         settings.database_url,
         sqlite_synchronous=settings.sqlite_synchronous,
         pool_size=settings.postgres_pool_size,
+        postgres_options=settings.postgres_options,
     )
     db.upgrade()
     registry = default_registry()

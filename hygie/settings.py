@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         "across a process crash (kill -9); FULL also across power loss, at a cost in write speed.",
     )
     postgres_pool_size: int = Field(default=10, description="PostgreSQL connection pool size.")
+    postgres_options: str = Field(
+        default="-c random_page_cost=1.1",
+        description="libpq `options` for every PostgreSQL connection; the default tells the "
+        "planner that storage is an SSD, which keeps chained and `_has` searches on indexes.",
+    )
     default_language: Literal["fr", "en"] = Field(
         default="fr", description="Language of diagnostics when Accept-Language does not choose."
     )

@@ -194,13 +194,20 @@ class SQLiteDatabase(Database):
             )
             self._checkpointer.start()
 
-    def _checkpoint_loop(self, path: str, interval: float = 0.5) -> None:
+    def _checkpoint_loop(self, path: str, interval: float = 0.5, optimize_every: int = 600) -> None:
+        """Checkpoint the WAL every ``interval`` s; refresh planner statistics now and then."""
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=1000")
+        conn.execute("PRAGMA analysis_limit=1000")  # bounded ANALYZE: milliseconds, not a table scan
+        ticks = optimize_every - 4  # first statistics shortly after start
         try:
             while not self._closing.wait(interval):
+                ticks += 1
                 with contextlib.suppress(sqlite3.Error):  # busy: try again at the next tick
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    if ticks >= optimize_every:
+                        ticks = 0
+                        conn.execute("ANALYZE")  # sampled (analysis_limit): query planner statistics
         finally:
             conn.close()
 
@@ -241,7 +248,7 @@ class SQLiteDatabase(Database):
 class PostgresDatabase(Database):
     dialect: Dialect = "postgresql"
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, options: str = "") -> None:
         from psycopg_pool import ConnectionPool
 
         self.url = url
@@ -249,7 +256,7 @@ class PostgresDatabase(Database):
             url,
             min_size=1,
             max_size=max(pool_size, 1),
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **({"options": options} if options else {})},
             open=True,
             name="hygie",
         )
@@ -289,10 +296,12 @@ def sqlite_path(url: str) -> str:
     return ":memory:" if path == ":memory:" else path
 
 
-def open_database(url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 10) -> Database:
+def open_database(
+    url: str, *, sqlite_synchronous: str = "NORMAL", pool_size: int = 10, postgres_options: str = ""
+) -> Database:
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
         return SQLiteDatabase(url, sqlite_synchronous)
     if scheme in ("postgresql", "postgres"):
-        return PostgresDatabase(url, pool_size)
+        return PostgresDatabase(url, pool_size, postgres_options)
     raise ValueError(f"unsupported database URL scheme: {scheme!r} (use sqlite:// or postgresql://)")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from hygie.storage.database import open_database, sqlite_path
@@ -35,3 +38,26 @@ def test_migrations_are_idempotent(database_url: str) -> None:
         assert db.ping()
     finally:
         db.close()
+
+
+def test_sqlite_background_thread_checkpoints_and_gathers_statistics(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        db.upgrade()
+        db.run_sync(
+            lambda s: s.executemany(
+                "INSERT INTO search_param (type, code) VALUES (?, ?)", [("T", f"c{i}") for i in range(200)]
+            )
+        )
+        deadline = time.monotonic() + 20
+        stats = 0
+        while time.monotonic() < deadline and not stats:
+            time.sleep(0.2)
+            stats = db.run_sync(
+                lambda s: s.one("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"), write=False
+            )[0]
+        assert stats == 1  # PRAGMA optimize ran in the background thread
+        assert (tmp_path / "x.db-wal").stat().st_size < 4096 * 1000  # checkpoints keep the WAL small
+    finally:
+        db.close()
+    assert not (tmp_path / "x.db-wal").exists() or (tmp_path / "x.db-wal").stat().st_size == 0
