@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import Any
 
 from hygie import __version__
+from hygie.api.compartment import compartments
+from hygie.api.operations import everything as everything_op
 from hygie.api.operations import validate as validate_op
 from hygie.fhir.definitions import RESOURCE_TYPES
 from hygie.fhir.searchparams import params_for
@@ -59,6 +61,11 @@ def _statement() -> dict[str, Any]:
                     {"name": "_id", "type": "token"},
                     {"name": "_lastUpdated", "type": "date"},
                 ],
+                # Compartment search: https://hl7.org/fhir/R4/search.html#compartment
+                "compartment": [
+                    f"http://hl7.org/fhir/CompartmentDefinition/{name[0].lower()}{name[1:]}"
+                    for name in sorted(compartments())
+                ],
             }
         ],
     }
@@ -81,5 +88,15 @@ def _resource(rtype: str) -> dict[str, Any]:
         "conditionalUpdate": True,
         "conditionalDelete": "single",
         "searchParam": [{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"}, *params],
-        "operation": [{"name": "validate", "definition": validate_op.OPERATION_DEFINITION}],
+        "operation": [
+            {"name": "validate", "definition": validate_op.OPERATION_DEFINITION},
+            *_operations(rtype),
+        ],
     }
+
+
+def _operations(rtype: str) -> list[dict[str, str]]:
+    """Type-specific operations (``$everything`` on Patient)."""
+    if rtype == "Patient":
+        return [{"name": "everything", "definition": everything_op.OPERATION_DEFINITION}]
+    return []

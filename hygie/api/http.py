@@ -33,6 +33,7 @@ from hygie.storage.store import Store
 
 JSON_TYPES = frozenset({"application/fhir+json", "application/json", "json", "application/json+fhir"})
 FORM = "application/x-www-form-urlencoded"
+READ_ONLY_OPERATIONS = frozenset({"$validate", "$everything", "_search"})
 _XML = ("xml", "application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir")
 
 
@@ -82,7 +83,7 @@ class FhirApi:
             )
             return self._render(result, req, base, lang, pretty, summary, elements)
         handler = route(req)
-        write = method not in READ_ONLY and req.operation != "$validate"
+        write = method not in READ_ONLY and req.operation not in READ_ONLY_OPERATIONS
         result = await self.db.run(lambda s: handler(self._env(s, base, lang), req), write=write)
         return self._render(result, req, base, lang, pretty, summary, elements)
 

@@ -9,10 +9,12 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl, unquote
 
 from hygie.api.checks import check_id, check_type
+from hygie.api.compartment import check_compartment, search_all
 from hygie.api.context import Env, FhirRequest, Result
 from hygie.api.create import create
 from hygie.api.delete import delete
 from hygie.api.history import history
+from hygie.api.operations.everything import everything
 from hygie.api.operations.validate import validate
 from hygie.api.patch import patch
 from hygie.api.read import read
@@ -57,6 +59,8 @@ def fill_path(req: FhirRequest, segments: list[str]) -> FhirRequest:
     if third.startswith("$"):
         req.operation = third
         return _no_more(req, rest)
+    if third == "*" or third[:1].isupper():
+        return _compartment(req, third, rest)
     if third != "_history":
         raise FhirError.of(404, "not-found", "unknown_route")
     req.operation = "_history"
@@ -64,6 +68,19 @@ def fill_path(req: FhirRequest, segments: list[str]) -> FhirRequest:
         req.vid = rest[0]
         return _no_more(req, rest[1:])
     return req
+
+
+def _compartment(req: FhirRequest, target: str, rest: list[str]) -> FhirRequest:
+    """``Patient/1/Observation[/_search]`` and ``Patient/1/*``: search in a compartment
+    (https://hl7.org/fhir/R4/search.html#compartment); ``req.compartment`` = ``Patient/1``."""
+    assert req.type is not None and req.id is not None
+    req.compartment = f"{check_compartment(req.type)}/{req.id}"
+    req.type = None if target == "*" else check_type(target)
+    req.id = None
+    if rest and rest[0] == "_search" and req.type is not None:
+        req.operation = "_search"
+        rest = rest[1:]
+    return _no_more(req, rest)
 
 
 def _no_more(req: FhirRequest, rest: list[str]) -> FhirRequest:
@@ -75,6 +92,8 @@ def _no_more(req: FhirRequest, rest: list[str]) -> FhirRequest:
 def route(req: FhirRequest) -> Handler:
     """Pick the interaction for a parsed request (405 for a method the URL does not allow)."""
     method, op = req.method, req.operation
+    if req.compartment is not None:
+        return _compartment_search(req)
     if req.type is None:
         if op == "_history" and method in READ_ONLY:
             return history
@@ -83,6 +102,10 @@ def route(req: FhirRequest) -> Handler:
         if method not in READ_ONLY:
             raise _not_allowed(method)
         return vread if req.vid is not None else history
+    if op == "$everything" and req.type == "Patient":
+        if method not in READ_ONLY and method != "POST":
+            raise _not_allowed(method)
+        return everything
     if op == "$validate":
         if method != "POST":
             raise _not_allowed(method)
@@ -98,6 +121,15 @@ def route(req: FhirRequest) -> Handler:
     if handler is None:
         raise _not_allowed(method)
     return handler
+
+
+def _compartment_search(req: FhirRequest) -> Handler:
+    if req.operation == "_search":
+        if req.method != "POST":
+            raise _not_allowed(req.method)
+    elif req.method not in READ_ONLY:
+        raise _not_allowed(req.method)
+    return search if req.type is not None else search_all
 
 
 def _not_allowed(method: str) -> FhirError:
