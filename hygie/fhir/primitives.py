@@ -24,29 +24,29 @@ INT32_MIN: Final = -(2**31)
 INT32_MAX: Final = 2**31 - 1
 MAX_STRING_CHARS: Final = 1024 * 1024  # "strings SHALL NOT exceed 1MB in size"
 
-_YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
-_MONTH = r"(0[1-9]|1[0-2])"
-_DAY = r"(0[1-9]|[1-2][0-9]|3[0-1])"
-_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
-_ZONE = r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_YEAR = r"(?:[0-9](?:[0-9](?:[0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+_MONTH = r"(?:0[1-9]|1[0-2])"
+_DAY = r"(?:0[1-9]|[1-2][0-9]|3[0-1])"
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?"
+_ZONE = r"(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
 
-DATE_RE: Final = re.compile(rf"{_YEAR}(-{_MONTH}(-{_DAY})?)?")
-DATETIME_RE: Final = re.compile(rf"{_YEAR}(-{_MONTH}(-{_DAY}(T{_TIME}{_ZONE})?)?)?")
+DATE_RE: Final = re.compile(rf"{_YEAR}(?:-{_MONTH}(?:-{_DAY})?)?")
+DATETIME_RE: Final = re.compile(rf"{_YEAR}(?:-{_MONTH}(?:-{_DAY}(?:T{_TIME}{_ZONE})?)?)?")
 INSTANT_RE: Final = re.compile(rf"{_YEAR}-{_MONTH}-{_DAY}T{_TIME}{_ZONE}")
 TIME_RE: Final = re.compile(_TIME)
 ID_RE: Final = re.compile(r"[A-Za-z0-9\-\.]{1,64}")
-CODE_RE: Final = re.compile(r"[^\s]+( [^\s]+)*")
+CODE_RE: Final = re.compile(r"[^\s]+(?: [^\s]+)*")
 URI_RE: Final = re.compile(r"\S+")
-OID_RE: Final = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
+OID_RE: Final = re.compile(r"urn:oid:[0-2](?:\.(?:0|[1-9][0-9]*))+")
 UUID_RE: Final = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # The R4 regex for base64Binary forgets "/"; RFC 4648 is what is meant. Whitespace is allowed.
 BASE64_RE: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
-_WHITESPACE_RE: Final = re.compile(r"\s+")
+_BASE64_BODY_RE: Final = re.compile(r"[A-Za-z0-9+/]*")  # BASE64_RE, once length and padding are checked
 
 
-def _valid_day(text: str) -> bool:
-    """A full date (``YYYY-MM-DD…``) must exist in the calendar (no 2023-02-30)."""
-    if len(text) < 10:
+def valid_day(text: str) -> bool:
+    """A full date (``YYYY-MM-DD…``, lexically valid) must exist in the calendar (no 2023-02-30)."""
+    if len(text) < 10 or text[8:10] <= "28":  # every month has days 01 to 28
         return True
     year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
     return day <= calendar.monthrange(year, month)[1]
@@ -69,7 +69,7 @@ def _dated(pattern: re.Pattern[str]) -> Callable[[object], int]:
     def check_date(value: object) -> int:
         if type(value) is not str:
             return BAD_JSON_TYPE
-        if pattern.fullmatch(value) is None or not _valid_day(value):
+        if pattern.fullmatch(value) is None or not valid_day(value):
             return BAD_VALUE
         return OK
 
@@ -98,10 +98,17 @@ def _check_decimal(value: object) -> int:
 
 
 def _check_base64(value: object) -> int:
+    """RFC 4648 base64, whitespace ignored: groups of 4 alphabet characters, "=" padding at the end."""
     if type(value) is not str:
         return BAD_JSON_TYPE
-    compact = _WHITESPACE_RE.sub("", value)
-    if not compact or BASE64_RE.fullmatch(compact) is None:
+    compact = "".join(value.split())  # str.split() and regex \s agree on what whitespace is
+    body = compact.rstrip("=")
+    if (
+        not compact
+        or len(compact) % 4
+        or len(compact) - len(body) > 2
+        or _BASE64_BODY_RE.fullmatch(body) is None
+    ):
         return BAD_VALUE
     return OK
 
@@ -137,6 +144,37 @@ JSON_TYPES: Final[dict[str, str]] = {
     "positiveInt": "number",
     "decimal": "number",
 }
+
+
+class Lexicon(set[str]):
+    """Strings already found valid for one primitive type: a bounded cache in front of its checker.
+
+    Codes, URIs, ids and dates repeat a lot across resources (``http://loinc.org``, a patient's
+    reference, an encounter's date); a set lookup is ten times cheaper than the regex. Only short
+    strings are kept, and the set is emptied when full, so its memory stays small.
+    """
+
+    __slots__ = ("check",)
+    SIZE: Final = 4096
+    MAX_CHARS: Final = 256
+
+    def __init__(self, type_code: str) -> None:
+        super().__init__()
+        self.check = CHECKERS[type_code]
+
+    def learn(self, value: str) -> bool:
+        """Check a string not in the cache; True (and remembered) if it is valid."""
+        if self.check(value) != OK:
+            return False
+        self.remember(value)
+        return True
+
+    def remember(self, value: str) -> None:
+        """Keep a string known to be valid (if short enough)."""
+        if len(value) <= self.MAX_CHARS:
+            if len(self) >= self.SIZE:
+                self.clear()
+            self.add(value)
 
 
 def check(type_code: str, value: object) -> int:

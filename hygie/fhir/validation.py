@@ -10,31 +10,41 @@ resourceType, unknown elements, JSON types, cardinality, choice types, primitive
 bindings that the core package enumerates, literal reference syntax, contained-resource rules and
 narrative safety. Nested resources (``contained``, ``Bundle.entry.resource``,
 ``Parameters.parameter.resource``) are validated against their own type. It runs on every write,
-so it walks precompiled tables from :mod:`hygie.fhir.definitions` and builds FHIRPath locations
-only for the issues it reports.
+so it walks the dispatch tables of :mod:`hygie.fhir.validation_plan` (one dict lookup per JSON
+property, inline checks for the common valid values), falls back to the general checks below only
+for values those inline checks do not accept, and renders FHIRPath locations only for the issues
+it reports. Diagnostics: :mod:`hygie.fhir.validation_messages`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Any, Final, TypeAlias
 
-from hygie.fhir import primitives
-from hygie.fhir.definitions import (
-    RESOURCE_TYPES,
-    SPECIAL_DIV,
-    SPECIAL_REFERENCE,
-    SPECIAL_URI,
-    Element,
-    Node,
-    registry,
-)
-from hygie.fhir.messages import register
+from hygie.fhir import primitives, validation_messages
+from hygie.fhir.definitions import RESOURCE_TYPES, SPECIAL_DIV, SPECIAL_REFERENCE, SPECIAL_URI, Element
 from hygie.fhir.outcome import Issue
+from hygie.fhir.validation_plan import (
+    K_CODE,
+    K_COMPLEX,
+    K_LEXICAL,
+    K_PRIMITIVE_EXT,
+    K_REFERENCE,
+    K_STRING,
+    K_URI,
+    MANY,
+    MAX_DEPTH,
+    REFERENCES,
+    Plan,
+    Plans,
+    flat_ok,
+    plans,
+    scalar_ok,
+)
+
+__all__ = ["MAX_DEPTH", "MAX_ISSUES", "Loc", "render_location", "validate_resource"]
 
 MAX_ISSUES: Final = 100
-MAX_DEPTH: Final = 64  # nested JSON objects; R4 resources in the wild stay far below
 
 # A location: (parent, FHIRPath segment, index or -1); rendered only when an issue is reported.
 Loc: TypeAlias = "tuple[Loc | None, str, int]"
@@ -44,137 +54,12 @@ _RELATIVE_RE: Final = re.compile(rf"([A-Za-z]+)/{_ID}(/_history/{_ID})?")
 _LOCAL_RE: Final = re.compile(rf"#({_ID})?")
 _ABSOLUTE_RE: Final = re.compile(r"https?://[^\s/]+/\S*")
 _CONDITIONAL_RE: Final = re.compile(r"([A-Za-z]+)\?\S+")
-_EVENT_ATTRIBUTE_RE: Final = re.compile(r"<[^>]*\son[a-z]+\s*=")
+_EVENT_ATTRIBUTE_RE: Final = re.compile(r"on[a-z]+\s*=")  # after a space, in a tag: _has_event_attribute
 _ROOT: Final = 1  # walk() mode: a resource (resourceType allowed)
 _HAS_VALUE: Final = 2  # walk() mode: the Element of a primitive that has a value (id alone is fine)
 _CONDITIONAL_BUNDLES: Final = frozenset({"transaction", "batch"})
-
-register(
-    {
-        "validation.resource_not_object": {
-            "fr": "Une ressource doit être un objet JSON.",
-            "en": "A resource must be a JSON object.",
-        },
-        "validation.resource_type_missing": {
-            "fr": "La propriété resourceType est absente.",
-            "en": "The resourceType property is missing.",
-        },
-        "validation.resource_type_unknown": {
-            "fr": "Type de ressource inconnu : {type}.",
-            "en": "Unknown resource type: {type}.",
-        },
-        "validation.resource_type_mismatch": {
-            "fr": "Type de ressource {type} reçu alors que {expected} est attendu.",
-            "en": "Resource type {type} received where {expected} is expected.",
-        },
-        "validation.unknown_element": {
-            "fr": "Élément inconnu : {name}.",
-            "en": "Unknown element: {name}.",
-        },
-        "validation.expected_array": {
-            "fr": "L'élément {name} est répétable et doit être un tableau JSON.",
-            "en": "Element {name} repeats and must be a JSON array.",
-        },
-        "validation.unexpected_array": {
-            "fr": "L'élément {name} ne se répète pas et ne doit pas être un tableau JSON.",
-            "en": "Element {name} does not repeat and must not be a JSON array.",
-        },
-        "validation.expected_object": {
-            "fr": "L'élément {name} doit être un objet JSON.",
-            "en": "Element {name} must be a JSON object.",
-        },
-        "validation.empty_object": {
-            "fr": "Un élément doit avoir une valeur ou des enfants (ele-1) : objet vide interdit.",
-            "en": "An element must have a value or children (ele-1): empty objects are not allowed.",
-        },
-        "validation.empty_array": {
-            "fr": "Les tableaux vides sont interdits ; omettre l'élément {name}.",
-            "en": "Empty arrays are not allowed; omit element {name}.",
-        },
-        "validation.null_value": {
-            "fr": "null n'est permis que dans un tableau aligné sur des extensions de primitive.",
-            "en": "null is only allowed in an array aligned with primitive extensions.",
-        },
-        "validation.too_many": {
-            "fr": "L'élément {name} admet au plus {max} valeur(s), {count} reçue(s).",
-            "en": "Element {name} allows at most {max} value(s), {count} received.",
-        },
-        "validation.too_few": {
-            "fr": "L'élément {name} exige au moins {min} valeur(s), {count} reçue(s).",
-            "en": "Element {name} requires at least {min} value(s), {count} received.",
-        },
-        "validation.missing_required": {
-            "fr": "L'élément obligatoire {name} est absent.",
-            "en": "Required element {name} is missing.",
-        },
-        "validation.choice_multiple": {
-            "fr": "Une seule variante de l'élément {name} est permise.",
-            "en": "Only one variant of element {name} is allowed.",
-        },
-        "validation.wrong_json_type": {
-            "fr": "Une valeur {type} doit être un {json} JSON.",
-            "en": "A {type} value must be a JSON {json}.",
-        },
-        "validation.invalid_primitive": {
-            "fr": "Valeur invalide pour le type {type}.",
-            "en": "Invalid value for type {type}.",
-        },
-        "validation.code_not_in_value_set": {
-            "fr": "Le code « {code} » n'appartient pas au jeu de valeurs obligatoire {valueSet}.",
-            "en": "Code '{code}' is not in the required value set {valueSet}.",
-        },
-        "validation.concept_not_in_value_set": {
-            "fr": "Aucun codage ne provient du jeu de valeurs obligatoire {valueSet}.",
-            "en": "No coding comes from the required value set {valueSet}.",
-        },
-        "validation.reference_syntax": {
-            "fr": "Référence invalide « {reference} » (attendu Type/id, URL absolue, #id, urn:uuid: ou "
-            "urn:oid:).",
-            "en": "Invalid reference '{reference}' (expected Type/id, absolute URL, #id, urn:uuid: or "
-            "urn:oid:).",
-        },
-        "validation.reference_unknown_type": {
-            "fr": "La référence vise un type de ressource inconnu : {type}.",
-            "en": "The reference targets an unknown resource type: {type}.",
-        },
-        "validation.primitive_extension_mismatch": {
-            "fr": "Le tableau _{name} doit avoir la même longueur que {name}.",
-            "en": "Array _{name} must have the same length as {name}.",
-        },
-        "validation.contained_nested": {
-            "fr": "Une ressource contenue ne peut pas contenir d'autres ressources (dom-2).",
-            "en": "A contained resource must not contain other resources (dom-2).",
-        },
-        "validation.contained_meta": {
-            "fr": "Une ressource contenue ne peut pas avoir meta.versionId ni meta.lastUpdated (dom-4).",
-            "en": "A contained resource must not have meta.versionId or meta.lastUpdated (dom-4).",
-        },
-        "validation.contained_unreferenced": {
-            "fr": "La ressource contenue « {id} » n'est référencée nulle part dans la ressource (dom-3).",
-            "en": "Contained resource '{id}' is not referenced from elsewhere in the resource (dom-3).",
-        },
-        "validation.narrative_div": {
-            "fr": "Le texte narratif doit être un élément XHTML <div> (txt-1).",
-            "en": "The narrative must be an XHTML <div> element (txt-1).",
-        },
-        "validation.narrative_unsafe": {
-            "fr": "Le texte narratif ne doit contenir ni script ni attribut d'événement (txt-1).",
-            "en": "The narrative must not contain scripts or event attributes (txt-1).",
-        },
-        "validation.extension_value_and_children": {
-            "fr": "Une extension a soit une valeur, soit des sous-extensions, pas les deux (ext-1).",
-            "en": "An extension has either a value or sub-extensions, not both (ext-1).",
-        },
-        "validation.too_deep": {
-            "fr": "Imbrication trop profonde (plus de {max} niveaux) : validation interrompue.",
-            "en": "Nesting too deep (more than {max} levels): validation stopped.",
-        },
-        "validation.too_many_issues": {
-            "fr": "Plus de {max} problèmes : validation interrompue.",
-            "en": "More than {max} issues: validation stopped.",
-        },
-    }
-)
+_MAX_CHARS: Final = primitives.MAX_STRING_CHARS
+_MESSAGES: Final = validation_messages  # registers the diagnostics this module reports
 
 
 class _StopError(Exception):
@@ -209,14 +94,15 @@ def _shorten(value: object, limit: int = 80) -> str:
 
 
 class _Validator:
-    __slots__ = ("depth", "element_node", "issues", "nodes", "scope")
+    __slots__ = ("by_node", "depth", "element_plan", "issues", "resource_plans", "scope")
 
-    def __init__(self) -> None:
+    def __init__(self, tables: Plans) -> None:
         self.issues: list[Issue] = []
         self.depth = 0  # nested JSON objects
         self.scope = _Scope(False)  # the resource being walked
-        self.nodes = registry().nodes
-        self.element_node = self.nodes["Element"]
+        self.by_node = tables.by_node
+        self.resource_plans = tables.resources
+        self.element_plan = tables.element
 
     def add(self, issue_type: str, key: str, loc: Loc | None, /, **params: Any) -> None:
         expression = (render_location(loc),)
@@ -252,7 +138,7 @@ class _Validator:
         if rtype == "Bundle" and _is_one_of(value.get("type"), _CONDITIONAL_BUNDLES):
             scope.conditional = True
         outer, self.scope = self.scope, scope
-        self.walk(value, self.nodes[rtype], here, _ROOT)
+        self.walk(value, self.resource_plans[rtype], here, _ROOT)
         self.scope = outer
         for contained_id, refers_to_container, contained_loc in scope.contained:
             if refers_to_container or (type(contained_id) is str and "#" + contained_id in scope.refs):
@@ -275,49 +161,110 @@ class _Validator:
 
     # -- complex values ------------------------------------------------------------------------
 
-    def walk(self, obj: dict[str, Any], node: Node, loc: Loc, mode: int = 0) -> None:
-        """Check one JSON object against a type or backbone element (``mode``: _ROOT, _HAS_VALUE)."""
+    def walk(self, obj: dict[str, Any], plan: Plan, loc: Loc, mode: int = 0) -> None:
+        """Check one JSON object against a type or backbone element (``mode``: _ROOT, _HAS_VALUE).
+
+        Each property's entry says which inline check proves a valid value right; a value that
+        check does not accept (or an entry with no inline check) goes to :meth:`general`.
+        """
         if self.depth >= MAX_DEPTH:
             self.add("too-costly", "validation.too_deep", loc, max=MAX_DEPTH)
             return
-        root = mode == _ROOT
         if not obj or (len(obj) == 1 and "id" in obj and not mode):  # ele-1
             self.add("structure", "validation.empty_object", loc)
             return
         self.depth += 1
-        elements = node.elements
+        table = plan.table
         variants: dict[str, str] | None = None
         for key, value in obj.items():
-            element = elements.get(key)
-            if element is None:
-                if type(key) is str and key[:1] == "_":
-                    element = elements.get(key[1:])
-                    if element is not None and element.primitive:
-                        if element.choice:
-                            variants = self.variant(variants, element, loc)
-                        self.primitive_extension(obj, element, value, loc)
-                        continue
-                elif root and key == "resourceType":
-                    continue
-                name = _shorten(key)
-                self.add("structure", "validation.unknown_element", (loc, name, -1), name=name)
+            entry = table.get(key)
+            if entry is None:
+                if not (mode == _ROOT and key == "resourceType"):
+                    name = _shorten(key)
+                    self.add("structure", "validation.unknown_element", (loc, name, -1), name=name)
                 continue
+            kind, element, arg = entry
             if element.choice:
-                variants = self.variant(variants, element, loc)
-            if element.many:
-                self.array(obj, element, value, loc)
-            elif type(value) is list:
-                self.add("structure", "validation.unexpected_array", (loc, element.label, -1), name=key)
-            elif value is None:
-                self.add("structure", "validation.null_value", (loc, element.label, -1))
-            else:
-                self.value(element, value, (loc, element.label, -1))
+                if variants is None:
+                    variants = {element.name: element.key}
+                elif variants.setdefault(element.name, element.key) != element.key:
+                    self.add(
+                        "structure", "validation.choice_multiple", (loc, element.label, -1), name=element.name
+                    )
+            if kind == K_STRING:
+                if type(value) is str and value and len(value) <= _MAX_CHARS:
+                    continue
+            elif kind == K_COMPLEX:
+                if type(value) is dict:
+                    if not (arg.flat and flat_ok(value, arg, self.depth)):
+                        self.walk(value, arg, (loc, element.label, -1))
+                    continue
+            elif kind >= MANY:
+                if type(value) is list and value:
+                    self.items(obj, element, kind - MANY, arg, value, loc)
+                    continue
+            elif kind == K_CODE:
+                if type(value) is str and value in arg:
+                    continue
+            elif kind == K_LEXICAL:
+                if type(value) is str and (value in arg or arg.learn(value)):
+                    continue
+            elif kind == K_URI:
+                if type(value) is str and (value in arg or arg.learn(value)) and value[0] != "#":
+                    continue
+            elif kind == K_REFERENCE:
+                if type(value) is str and value in REFERENCES:
+                    continue
+            elif kind == K_PRIMITIVE_EXT:
+                self.primitive_extension(obj, element, value, loc)
+                continue
+            elif scalar_ok(kind, arg, value):
+                continue
+            self.general(obj, element, value, loc)
         self.depth -= 1
-        if node.required:
-            self.required(obj, node, loc)
+        if plan.required and not (plan.required_keys is not None and obj.keys() >= plan.required_keys):
+            self.required(obj, plan, loc)
 
-    def required(self, obj: dict[str, Any], node: Node, loc: Loc) -> None:
-        for name, minimum, keys in node.required:
+    def items(
+        self, obj: dict[str, Any], element: Element, kind: int, arg: Any, value: list[Any], loc: Loc
+    ) -> None:
+        """The items of a repeating element (a non-empty JSON array)."""
+        if 0 < element.max < len(value):
+            self.add(
+                "structure",
+                "validation.too_many",
+                (loc, element.label, -1),
+                name=element.key,
+                max=element.max,
+                count=len(value),
+            )
+        label = element.label
+        if kind == K_COMPLEX:
+            flat, depth = arg.flat, self.depth
+            for index, item in enumerate(value):
+                if type(item) is dict:
+                    if not (flat and flat_ok(item, arg, depth)):
+                        self.walk(item, arg, (loc, label, index))
+                else:
+                    self.item(obj, element, item, loc, index)
+            return
+        for index, item in enumerate(value):
+            if not scalar_ok(kind, arg, item):
+                self.item(obj, element, item, loc, index)
+
+    def general(self, obj: dict[str, Any], element: Element, value: object, loc: Loc) -> None:
+        """Every check of one property's value, reporting what fails."""
+        if element.many:
+            self.array(obj, element, value, loc)
+        elif type(value) is list:
+            self.add("structure", "validation.unexpected_array", (loc, element.label, -1), name=element.key)
+        elif value is None:
+            self.add("structure", "validation.null_value", (loc, element.label, -1))
+        else:
+            self.value(element, value, (loc, element.label, -1))
+
+    def required(self, obj: dict[str, Any], plan: Plan, loc: Loc) -> None:
+        for name, minimum, keys in plan.required:
             for key in keys:
                 if key in obj:
                     break
@@ -331,14 +278,6 @@ class _Validator:
                     self.add(
                         "required", "validation.too_few", (loc, name, -1), name=name, min=minimum, count=count
                     )
-
-    def variant(self, variants: dict[str, str] | None, element: Element, loc: Loc) -> dict[str, str]:
-        if variants is None:
-            variants = {}
-        previous = variants.setdefault(element.name, element.key)
-        if previous != element.key:
-            self.add("structure", "validation.choice_multiple", (loc, element.label, -1), name=element.name)
-        return variants
 
     def array(self, obj: dict[str, Any], element: Element, value: object, loc: Loc) -> None:
         if type(value) is not list:
@@ -357,11 +296,14 @@ class _Validator:
                 count=len(value),
             )
         for index, item in enumerate(value):
-            if item is None:
-                if not (element.primitive and _has_extension_at(obj, element.key, index)):
-                    self.add("structure", "validation.null_value", (loc, element.label, index))
-                continue
-            self.value(element, item, (loc, element.label, index))
+            self.item(obj, element, item, loc, index)
+
+    def item(self, obj: dict[str, Any], element: Element, item: object, loc: Loc, index: int) -> None:
+        if item is None:
+            if not (element.primitive and _has_extension_at(obj, element.key, index)):
+                self.add("structure", "validation.null_value", (loc, element.label, index))
+            return
+        self.value(element, item, (loc, element.label, index))
 
     def value(self, element: Element, value: object, loc: Loc) -> None:
         if element.primitive:
@@ -379,13 +321,15 @@ class _Validator:
         node = element.node
         if node is None:  # abstract type (never in the base definitions)
             return
-        self.walk(value, node, loc)
+        self.walk(value, self.by_node[node], loc)
         if element.system_codes is not None:
             self.coded(element, value, loc)
-        elif element.type_code == "Extension":
-            has_value = any(type(k) is str and k.startswith(("value", "_value")) for k in value)
-            if has_value and "extension" in value:
-                self.add("invariant", "validation.extension_value_and_children", loc)
+        elif (
+            element.type_code == "Extension"
+            and "extension" in value
+            and any(type(k) is str and k.startswith(("value", "_value")) for k in value)
+        ):
+            self.add("invariant", "validation.extension_value_and_children", loc)
 
     # -- primitives ----------------------------------------------------------------------------
 
@@ -452,7 +396,7 @@ class _Validator:
         if type(value) is not dict:
             self.add("structure", "validation.expected_object", loc, name="_" + loc[1])
             return
-        self.walk(value, self.element_node, loc, _HAS_VALUE if has_value else 0)
+        self.walk(value, self.element_plan, loc, _HAS_VALUE if has_value else 0)
 
     # -- special rules -------------------------------------------------------------------------
 
@@ -464,11 +408,15 @@ class _Validator:
         elif (match := _RELATIVE_RE.fullmatch(text)) is not None:
             if match[1] not in RESOURCE_TYPES:
                 self.add("value", "validation.reference_unknown_type", loc, type=_shorten(match[1], 64))
+            else:
+                REFERENCES.remember(text)
             return
         elif text.startswith("urn:"):
             if primitives.UUID_RE.fullmatch(text) or primitives.OID_RE.fullmatch(text):
+                REFERENCES.remember(text)
                 return
         elif _ABSOLUTE_RE.fullmatch(text):
+            REFERENCES.remember(text)
             return
         elif self.scope.conditional and (match := _CONDITIONAL_RE.fullmatch(text)) is not None:
             if match[1] not in RESOURCE_TYPES:
@@ -481,7 +429,7 @@ class _Validator:
             self.add("invariant", "validation.narrative_div", loc)
             return
         lowered = text.lower()
-        if "<script" in lowered or _EVENT_ATTRIBUTE_RE.search(lowered):
+        if "<script" in lowered or _has_event_attribute(lowered):
             self.add("invariant", "validation.narrative_unsafe", loc)
 
     def coded(self, element: Element, value: dict[str, Any], loc: Loc) -> None:
@@ -524,6 +472,23 @@ class _Validator:
             self.add("code-invalid", "validation.concept_not_in_value_set", loc, valueSet=element.value_set)
 
 
+def _has_event_attribute(lowered: str) -> bool:
+    """Whether ``<[^>]*\\son[a-z]+\\s*=`` occurs: an ``on…=`` attribute inside a tag.
+
+    Searched from the attribute (rare) back to the tag start, which is linear where the
+    pattern above backtracks over every tag.
+    """
+    for match in _EVENT_ATTRIBUTE_RE.finditer(lowered):
+        start = match.start() - 1  # the space before the attribute (str.isspace() is regex \s)
+        if (
+            start > 0
+            and lowered[start].isspace()
+            and lowered.rfind("<", 0, start) > lowered.rfind(">", 0, start)
+        ):
+            return True
+    return False
+
+
 def _is_one_of(value: object, choices: frozenset[str]) -> bool:
     return type(value) is str and value in choices
 
@@ -540,7 +505,13 @@ def validate_resource(resource: object, *, expected_type: str | None = None) -> 
     severity ``error`` with a FHIRPath ``expression``; an empty list means the resource is valid.
     ``expected_type`` is the type the interaction requires (e.g. the ``[type]`` of the URL).
     """
-    validator = _Validator()
-    with contextlib.suppress(_StopError):
+    return _validate(resource, expected_type, plans())
+
+
+def _validate(resource: object, expected_type: str | None, tables: Plans) -> list[Issue]:
+    validator = _Validator(tables)
+    try:  # noqa: SIM105 (cheaper than contextlib.suppress on this hot path)
         validator.resource(resource, None, expected_type, _Scope(False))
+    except _StopError:
+        pass  # the issue cap is reached: the last issue says so
     return validator.issues
