@@ -30,12 +30,14 @@ the values an expression yields into rows of one table. Row shapes (one list per
   ``low``/``high`` = the range bounds (open bound → ∓inf) and ``value`` = the low (else high) value.
   SampledData has no single value and is not indexed.
 - ``uri``: ``(param, uri)``.
+- ``composite``: ``(param, c1_system, c1_code, c1_text, c1_value, c1_low, c1_high, c2_…, c3_…)`` —
+  one row per element of the base expression and combination of its components' values (the
+  components of the same element paired, never across elements): :mod:`hygie.search.composite`.
 
 Meta-derived parameters come out of the common Resource parameters: ``_tag``/``_security`` (token),
 ``_profile``/``_source`` (uri; ``_profile`` is a uri parameter in the R4 package), ``_lastUpdated``
-(date). ``_id`` is not extracted (storage has it). Composite and special parameters are not
-extracted yet (TODO: composite rows pairing the components of the same element). Rows are
-deduplicated per resource. Extension values (``extension('url')``) are indexed by their ``value[x]``.
+(date). ``_id`` is not extracted (storage has it), nor special parameters. Rows are deduplicated
+per resource. Extension values (``extension('url')``) are indexed by their ``value[x]``.
 
 Speed (``bench/extract_speed.py``): expressions use the specialised FHIRPath forms; a plan runs only
 the parameters reading one of the resource's top-level keys (remembered per resource shape); dates
@@ -88,7 +90,7 @@ _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "o
 _NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 _ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
 _MAX_SELECTIONS = 256  # resource shapes remembered per type
-_NOT_EXTRACTED = frozenset({"composite", "special"})
+_NOT_EXTRACTED = frozenset({"special"})
 _REF_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _REF_TYPE = re.compile(r"[A-Z][A-Za-z]+")
 
@@ -112,6 +114,7 @@ class IndexRows:
     number: list[NumberRow] = field(default_factory=list)
     quantity: list[QuantityRow] = field(default_factory=list)
     uri: list[tuple[str, str]] = field(default_factory=list)
+    composite: list[tuple[Any, ...]] = field(default_factory=list)
 
     def dedupe(self) -> None:
         for name in self.__slots__:
@@ -412,20 +415,32 @@ def plan_for(resource_type: str, registry: Registry | None = None, *, generic: b
     uncompiled: list[tuple[str, str, str]] = []
     by_key: dict[str, list[int]] = {}
     always: set[int] = set()
+
+    def add(code: str, convert: _Converter, compiled: Compiled, keys: frozenset[str] | None) -> None:
+        for key in keys or ():
+            by_key.setdefault(key, []).append(len(entries))
+        if keys is None:
+            always.add(len(entries))
+        entries.append((code, convert, compiled))
+
+    composites = []
     for code, param in registry.params_for(resource_type).items():
         if param.type in _NOT_EXTRACTED or param.expression is None or code == "_id":
+            continue
+        if param.type == "composite":
+            composites.append(param)
             continue
         try:
             compiled = (compile_generic if generic else compile_expression)(param.expression)
         except FhirPathError as exc:
             uncompiled.append((code, param.expression, str(exc)))
             continue
-        keys = None if generic else root_keys(param.expression)
-        for key in keys or ():
-            by_key.setdefault(key, []).append(len(entries))
-        if keys is None:
-            always.add(len(entries))
-        entries.append((code, _CONVERTERS[param.type], compiled))
+        add(code, _CONVERTERS[param.type], compiled, None if generic else root_keys(param.expression))
+    if composites:  # grouped by components: elements shared by several parameters convert once
+        from hygie.search.composite import plan_entries
+
+        for entry in plan_entries(composites, registry, generic=generic, failed=uncompiled):
+            add(*entry)
     index = {key: tuple(found) for key, found in by_key.items()}
     return Plan(tuple(entries), tuple(uncompiled), registry.resource_types(), index, frozenset(always))
 

@@ -19,6 +19,7 @@ from typing import Any
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import search_param
+from hygie.search import fulltext
 from hygie.search import messages as _messages  # noqa: F401
 from hygie.search.normalize import fold
 from hygie.search.ranges import date_range, number_range
@@ -173,6 +174,8 @@ def _criterion(
     tz: tzinfo,
 ) -> Sql:
     a = target.alias
+    if code in ("_text", "_content"):
+        return _fulltext(a, name, code, modifier, raw)
     if code == "_id":
         if modifier:
             raise bad(name, raw, "bad_modifier")
@@ -184,6 +187,10 @@ def _criterion(
         column = f"{a}.last_updated"
         return _or([_date_range(column, f"{column} + 1", name, v, tz) for v in split_values(raw)])
     ptype, found = resolve(target.types, code, pids, name)
+    if ptype == "composite":
+        from hygie.search import composite
+
+        return composite.compile_composite(target, name, code, modifier, raw, pids, tz)
     table = _TABLES.get(ptype)
     if table is None:
         raise FhirError.of(400, "not-supported", "unsupported_param", name=name[:NAME_LIMIT], type=ptype)
@@ -210,6 +217,18 @@ def _criterion(
     negate = modifier == "not" and ptype == "token"
     parts = [compile_value(name, modifier if not negate else "", v, tz) for v in split_values(raw)]
     return _in_index(a, "NOT IN" if negate else "IN", table, one_of("pid", found), _or(parts))
+
+
+def _fulltext(alias: str, name: str, code: str, modifier: str, raw: str) -> Sql:
+    """``_text`` / ``_content`` (https://hl7.org/fhir/R4/search.html#text): see
+    :mod:`hygie.search.fulltext`; the query object is rendered per database by the store."""
+    if modifier:
+        raise bad(name, raw, "bad_modifier")
+    try:
+        query = fulltext.parse("text" if code == "_text" else "content", split_values(raw))
+    except fulltext.QueryError:
+        raise bad(name, raw) from None
+    return Sql(f"{alias}.rk IN ({fulltext.SQL})", (query,))
 
 
 def _in_index(alias: str, op: str, table: str, pid: Sql, cond: Sql | None) -> Sql:

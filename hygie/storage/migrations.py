@@ -129,8 +129,66 @@ _PG_1 = [
     "CREATE INDEX idx_uri_s ON idx_uri (pid, uri)",
 ]
 
+# -- migration 2: composite search parameters ------------------------------------------------------
+# One row per element and combination of component values (hygie/search/composite.py); each of the
+# three component slots maps its type's columns onto (system, code, text, value, low, high).
+_COMPOSITE_SLOTS = ", ".join(
+    f"c{i}_system TEXT, c{i}_code TEXT, c{i}_text TEXT, c{i}_value {{real}}, c{i}_low {{real}}, "
+    f"c{i}_high {{real}}"
+    for i in (1, 2, 3)
+)
+_M2_COMPOSITE: dict[Dialect, list[str]] = {
+    "sqlite": [
+        "CREATE TABLE idx_composite (rk INTEGER NOT NULL, pid INTEGER NOT NULL, "
+        + _COMPOSITE_SLOTS.format(real="REAL")
+        + ")",
+        "CREATE INDEX idx_composite_rk ON idx_composite (rk)",
+        "CREATE INDEX idx_composite_s ON idx_composite (pid, c1_code, c1_system, c2_value)",
+    ],
+    "postgresql": [
+        "CREATE TABLE idx_composite (rk BIGINT NOT NULL, pid INTEGER NOT NULL, "
+        + _COMPOSITE_SLOTS.format(real="DOUBLE PRECISION")
+        + ")",
+        "CREATE INDEX idx_composite_rk ON idx_composite (rk)",
+        "CREATE INDEX idx_composite_s ON idx_composite (pid, c1_code, c1_system, c2_value)",
+    ],
+}
+
+# -- migration 3: full-text search _text / _content ------------------------------------------------
+# https://hl7.org/fhir/R4/search.html#text — one row per resource with text (see
+# hygie/search/fulltext.py). The same query text, ``SELECT rowid FROM fulltext(?)``, runs on both:
+# SQLite calls the FTS5 table (columns ``narrative`` and ``content``, holding Snowball French stems
+# computed in Python) as a table-valued function; PostgreSQL calls an inlinable SQL function over
+# ``fulltext_doc``, whose ``tsvector`` is built with the ``french`` configuration, narrative
+# lexemes weighted A (``_text`` restricts the query to weight A).
+_M3_FULLTEXT: dict[Dialect, list[str]] = {
+    "sqlite": [
+        """CREATE VIRTUAL TABLE fulltext USING fts5(narrative, content,
+            tokenize = 'unicode61 remove_diacritics 0', columnsize = 0)""",
+    ],
+    "postgresql": [
+        "CREATE TABLE fulltext_doc (rk BIGINT PRIMARY KEY, doc TSVECTOR NOT NULL)",
+        "CREATE INDEX fulltext_doc_gin ON fulltext_doc USING gin (doc)",
+        """CREATE FUNCTION fulltext(q TEXT) RETURNS TABLE (rowid BIGINT)
+            LANGUAGE sql STABLE PARALLEL SAFE
+            AS $$ SELECT rk FROM fulltext_doc WHERE doc @@ to_tsquery('french'::regconfig, q) $$""",
+    ],
+}
+
 MIGRATIONS: list[dict[Dialect, list[str]]] = [
     {"sqlite": _SQLITE_1, "postgresql": _PG_1},
+    _M2_COMPOSITE,
+    _M3_FULLTEXT,
 ]
 
-INDEX_TABLES = ("token", "token_text", "string", "reference", "date", "number", "quantity", "uri")
+INDEX_TABLES = (
+    "token",
+    "token_text",
+    "string",
+    "reference",
+    "date",
+    "number",
+    "quantity",
+    "uri",
+    "composite",
+)
