@@ -126,8 +126,8 @@ class Database(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def upgrade(self) -> list[int]:
-        """Apply pending migrations; return the numbers applied."""
+    def upgrade(self, target: int | None = None) -> list[int]:
+        """Apply pending migrations (up to ``target``); return the numbers applied."""
 
         def work(s: Session) -> list[int]:
             if s.dialect == "postgresql":  # servers starting together migrate one at a time
@@ -136,7 +136,7 @@ class Database(ABC):
             done = {r[0] for r in s.all("SELECT version FROM schema_version")}
             applied = []
             for number, migration in enumerate(MIGRATIONS, start=1):
-                if number in done:
+                if number in done or (target is not None and number > target):
                     continue
                 for statement in migration[self.dialect]:
                     s.execute(statement)

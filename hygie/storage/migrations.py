@@ -175,10 +175,32 @@ _M3_FULLTEXT: dict[Dialect, list[str]] = {
     ],
 }
 
+# -- migration 4: compact reference rows -------------------------------------------------------
+# ``url`` is '' when the reference is exactly ``Type/id`` (it is stored in the key and both
+# indexes: ~0.3 KB per resource); the SQLite key gains the target so two references of one
+# parameter can both have an empty url.
+_M4_REFERENCE: dict[Dialect, list[str]] = {
+    "sqlite": [
+        """CREATE TABLE idx_reference_new (rk INTEGER NOT NULL, pid INTEGER NOT NULL,
+            target_type TEXT NOT NULL, target_id TEXT NOT NULL, url TEXT NOT NULL,
+            PRIMARY KEY (rk, pid, target_type, target_id, url)) WITHOUT ROWID""",
+        """INSERT INTO idx_reference_new SELECT rk, pid, target_type, target_id,
+            CASE WHEN url = target_type || '/' || target_id THEN '' ELSE url END FROM idx_reference""",
+        "DROP TABLE idx_reference",
+        "ALTER TABLE idx_reference_new RENAME TO idx_reference",
+        "CREATE INDEX idx_reference_s ON idx_reference (pid, target_id, target_type)",
+        "CREATE INDEX idx_reference_t ON idx_reference (target_id, target_type)",
+    ],
+    "postgresql": [
+        "UPDATE idx_reference SET url = '' WHERE url = target_type || '/' || target_id",
+    ],
+}
+
 MIGRATIONS: list[dict[Dialect, list[str]]] = [
     {"sqlite": _SQLITE_1, "postgresql": _PG_1},
     _M2_COMPOSITE,
     _M3_FULLTEXT,
+    _M4_REFERENCE,
 ]
 
 INDEX_TABLES = (

@@ -323,6 +323,8 @@ class Store:
                 for i in fill:
                     if values[i - 1] is None:
                         values[i - 1] = ""
+                if table == "reference" and values[2] == f"{values[0]}/{values[1]}":
+                    values[2] = ""  # a plain Type/id: the url adds nothing (stored three times)
                 out.append((rk, pid, *values))
             if out:  # '' for None can make two rows one: keep each once
                 self._rows.setdefault(rk, []).append((table, list(dict.fromkeys(out))))

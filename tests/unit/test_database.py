@@ -61,3 +61,29 @@ def test_sqlite_background_thread_checkpoints_and_gathers_statistics(tmp_path: P
     finally:
         db.close()
     assert not (tmp_path / "x.db-wal").exists() or (tmp_path / "x.db-wal").stat().st_size == 0
+
+
+def test_migration_4_compacts_reference_urls(database_url: str) -> None:
+    db = open_database(database_url)
+    try:
+        if db.dialect == "postgresql":  # test databases are cloned from a migrated template
+            db.run_sync(lambda s: s.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        db.upgrade(target=3)
+        rows = [
+            (1, 1, "Patient", "p1", "Patient/p1"),
+            (1, 1, "Patient", "p2", "http://x/fhir/Patient/p2"),
+            (2, 1, "", "", "#contained"),
+        ]
+        db.run_sync(
+            lambda s: s.executemany(
+                "INSERT INTO idx_reference (rk, pid, target_type, target_id, url) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        )
+        assert db.upgrade() == [4]
+        got = db.run_sync(
+            lambda s: s.all("SELECT target_id, url FROM idx_reference ORDER BY rk, target_id"), write=False
+        )
+        assert [tuple(r) for r in got] == [("p1", ""), ("p2", "http://x/fhir/Patient/p2"), ("", "#contained")]
+    finally:
+        db.close()
