@@ -17,7 +17,8 @@ the values an expression yields into rows of one table. Row shapes (one list per
 - ``reference``: ``(param, target_type, target_id, url)`` — ``url`` is always the original string
   (storage keeps it empty for a plain ``Type/id``); ``Type/id`` (with or without
   ``/_history/v``) and absolute URLs ending in ``Type/id`` give the type and id (for a known
-  resource type); ``#contained``, ``urn:uuid:`` and other forms give ``None``, ``None``. Canonicals (strings) are parsed the same way, ignoring a ``|version``.
+  resource type); ``#contained``, ``urn:uuid:`` and other forms give ``None``, ``None``.
+  Canonicals (strings) are parsed the same way, ignoring a ``|version``.
 - ``date``: ``(param, low, high)`` — epoch milliseconds, half-open ``[low, high)``; the precision of
   the value is its range (``2024`` → [2024-01-01, 2025-01-01)); values without a timezone use
   ``default_tz``; Period start/end (open ends → :data:`DATE_MIN_MS` / :data:`DATE_MAX_MS`);
