@@ -216,8 +216,17 @@ def _token_complex(code: str, value: dict[str, Any], rows: IndexRows) -> None:
         system = value.get("system")
         if system in _CONTACT_SYSTEMS or "rank" in value:  # ContactPoint: system is the kind, not a URI
             rows.token.append((code, None, identifier_value))
-        else:  # Identifier
+        else:  # Identifier; its type's text and displays serve :text (R4 search.html#token)
             rows.token.append((code, system, identifier_value))
+            kind = value.get("type")
+            if type(kind) is dict:
+                text = kind.get("text")
+                if type(text) is str:
+                    rows.token_text.append((code, _folded(text)))
+                for coding in kind.get("coding") or ():
+                    display = coding.get("display") if type(coding) is dict else None
+                    if type(display) is str:
+                        rows.token_text.append((code, _folded(display)))
     elif "code" in value or "system" in value:  # Coding
         _coding(code, value, rows)
 

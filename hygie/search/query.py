@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
+from hygie.fhir.definitions import is_resource_type
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import search_param
@@ -213,10 +214,23 @@ def _criterion(
             raise bad(name, raw)
         op = "NOT IN" if raw == "true" else "IN"
         return _in_index(a, op, table, one_of("pid", found), None)
+    if ptype == "reference" and modifier:
+        _check_target_modifier(target.types, code, name, modifier, raw)
     compile_value = _COMPILERS[ptype]
     negate = modifier == "not" and ptype == "token"
     parts = [compile_value(name, modifier if not negate else "", v, tz) for v in split_values(raw)]
     return _in_index(a, "NOT IN" if negate else "IN", table, one_of("pid", found), _or(parts))
+
+
+def _check_target_modifier(types: tuple[str, ...], code: str, name: str, modifier: str, raw: str) -> None:
+    """``subject:Patient`` — the modifier must be a resource type the parameter may point to."""
+    for rtype in types:
+        param = search_param(rtype, code)
+        if param is None:
+            continue
+        if modifier in param.targets or (not param.targets and is_resource_type(modifier)):
+            return
+    raise bad(name, raw, "bad_modifier")
 
 
 def _fulltext(alias: str, name: str, code: str, modifier: str, raw: str) -> Sql:

@@ -41,6 +41,9 @@ CASES: list[tuple[str, str]] = [
     ("Patient?_sort=colour", "_sort"),
     ("Patient?_include=Patient:colour", "_include"),
     ("Observation?subject:Patient.colour=x", "colour"),
+    # a type modifier must name a resource type the parameter may point to
+    ("Observation?subject:Foo=1", "subject:Foo"),
+    ("Observation?subject:Practitioner=1", "subject:Practitioner"),
 ]
 
 

@@ -122,6 +122,9 @@ CASES: list[tuple[str, set[str]]] = [
     (f"Patient?identifier={INS}|1840375123456", {"tok-p1"}),
     ("Patient?identifier=DÉ-42", {"tok-p2"}),
     ("Patient?identifier=DE-42", set()),
+    # :text also searches Identifier.type.text (R4 search.html#token)
+    ("Patient?identifier:text=numero", {"tok-p1"}),
+    ("Patient?identifier:text=dossier", set()),
     ("Patient?identifier=dé-42", set()),
     ("Patient?identifier=mrn-001", set()),
     ("Patient?identifier=MRN", set()),
