@@ -93,17 +93,64 @@ class Target:
 
 
 def compile_criteria(
-    rtype: str, criteria: list[tuple[str, str]], pids: dict[tuple[str, str], int], tz: tzinfo
+    rtype: str,
+    criteria: list[tuple[str, str]],
+    pids: dict[tuple[str, str], int],
+    tz: tzinfo,
+    *,
+    base: str | None = None,
 ) -> list[Sql]:
-    out: list[Sql] = []
-    top = Target((rtype,))
-    for name, raw in criteria:
-        if "\x00" in raw or "\x00" in name:
-            raise bad(name.replace("\x00", ""), raw.replace("\x00", ""))
-        if name in CONTROL:
+    """Strict handling: the first criterion that cannot be applied raises its 400.
+
+    ``base``: this server's absolute FHIR base URL (no trailing slash); reference values under it
+    are local references (https://hl7.org/fhir/R4/search.html#reference).
+    """
+    return [
+        _top_criterion(rtype, name, raw, pids, tz, base)
+        for name, raw in criteria
+        if name not in CONTROL or "\x00" in name or "\x00" in raw
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Lenient:
+    """What ``Prefer: handling=lenient`` applied: the conditions of the criteria that compiled,
+    and for each dropped criterion its index in the input list and the error it raised."""
+
+    parts: list[Sql]
+    dropped: list[tuple[int, FhirError]]
+
+
+def compile_lenient(
+    rtype: str,
+    criteria: list[tuple[str, str]],
+    pids: dict[tuple[str, str], int],
+    tz: tzinfo,
+    *,
+    base: str | None = None,
+) -> Lenient:
+    """Lenient handling (https://hl7.org/fhir/R4/search.html#errors): each criterion is compiled
+    on its own; one that is unknown, unsupported or malformed is dropped instead of failing."""
+    parts: list[Sql] = []
+    dropped: list[tuple[int, FhirError]] = []
+    for index, (name, raw) in enumerate(criteria):
+        if name in CONTROL and "\x00" not in name and "\x00" not in raw:
             continue
-        out.append(compile_criterion(top, name, raw, pids, tz))
-    return out
+        try:
+            parts.append(_top_criterion(rtype, name, raw, pids, tz, base))
+        except FhirError as error:
+            if error.status != 400:
+                raise
+            dropped.append((index, error))
+    return Lenient(parts, dropped)
+
+
+def _top_criterion(
+    rtype: str, name: str, raw: str, pids: Mapping[tuple[str, str], int], tz: tzinfo, base: str | None
+) -> Sql:
+    if "\x00" in raw or "\x00" in name:
+        raise bad(name.replace("\x00", ""), raw.replace("\x00", ""))
+    return compile_criterion(Target((rtype,)), name, raw, pids, tz, base=base)
 
 
 def compile_criterion(
@@ -115,19 +162,21 @@ def compile_criterion(
     *,
     depth: int = 0,
     label: str | None = None,
+    base: str | None = None,
 ) -> Sql:
     """One criterion ``name=raw`` as a condition on ``{target.alias}.rk`` / ``.id``.
 
     Chained names (``subject:Patient.name``) and ``_has:`` names are delegated to
     :mod:`hygie.search.chain`, which calls back here for the inner criterion with a deeper
-    ``depth``; ``label`` is the full parameter name used in error messages.
+    ``depth``; ``label`` is the full parameter name used in error messages; ``base`` as in
+    :func:`compile_criteria`.
     """
     if name.startswith("_has:") or "." in name:
         from hygie.search import chain
 
         return chain.compile_link(target, name, raw, pids, tz, depth=depth, label=label or name)
     code, _, modifier = name.partition(":")
-    return _criterion(target, label or name, code, modifier, raw, pids, tz)
+    return _criterion(target, label or name, code, modifier, raw, pids, tz, base)
 
 
 def resolve(
@@ -173,6 +222,7 @@ def _criterion(
     raw: str,
     pids: Mapping[tuple[str, str], int],
     tz: tzinfo,
+    base: str | None = None,
 ) -> Sql:
     a = target.alias
     if code in ("_text", "_content"):
@@ -216,9 +266,12 @@ def _criterion(
         return _in_index(a, op, table, one_of("pid", found), None)
     if ptype == "reference" and modifier:
         _check_target_modifier(target.types, code, name, modifier, raw)
-    compile_value = _COMPILERS[ptype]
     negate = modifier == "not" and ptype == "token"
-    parts = [compile_value(name, modifier if not negate else "", v, tz) for v in split_values(raw)]
+    if ptype == "reference":
+        parts = [_reference(name, modifier, v, tz, base) for v in split_values(raw)]
+    else:
+        compile_value = _COMPILERS[ptype]
+        parts = [compile_value(name, modifier if not negate else "", v, tz) for v in split_values(raw)]
     return _in_index(a, "NOT IN" if negate else "IN", table, one_of("pid", found), _or(parts))
 
 
@@ -290,20 +343,38 @@ def _token(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
     return Sql("system = ? AND code = ?", (system, code))
 
 
-def _reference(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:
+def _reference(name: str, modifier: str, value: str, tz: tzinfo, base: str | None = None) -> Sql:
+    """https://hl7.org/fhir/R4/search.html#reference. ``Type/id``, ``id`` and ``:Type`` values
+    name local resources: they match stored references that are relative or under ``base`` (this
+    server), never an absolute reference to another server with the same type and id. An
+    absolute value under ``base`` is local too; any other absolute URL matches exactly."""
     text = unescape(value)
+    if base and text.startswith(base + "/") and "://" not in text[len(base) + 1 :]:
+        text = text[len(base) + 1 :]
+    local = _local(base)
     if modifier:
-        if "/" in text:
+        if "/" in text or not text:
             raise bad(name, value)
-        return Sql("target_type = ? AND target_id = ?", (modifier, text))
+        return Sql(f"target_type = ? AND target_id = ? AND ({local.clause})", (modifier, text, *local.args))
     if "://" in text or text.startswith("urn:"):
         return Sql("url = ?", (text,))
     parts = text.split("/")
     if len(parts) == 1:
-        return Sql("target_id = ?", (text,))
-    if len(parts) in (2, 4):
-        return Sql("target_type = ? AND target_id = ?", (parts[0], parts[1]))
+        return Sql(f"target_id = ? AND ({local.clause})", (text, *local.args))
+    if len(parts) == 2 or (len(parts) == 4 and parts[2] == "_history"):
+        return Sql(
+            f"target_type = ? AND target_id = ? AND ({local.clause})", (parts[0], parts[1], *local.args)
+        )
     raise bad(name, value)
+
+
+def _local(base: str | None) -> Sql:
+    """A stored reference row that points into this server: its ``url`` is '' (exactly
+    ``Type/id``), another relative form (``Type/id/_history/n``) or an absolute URL under ``base``."""
+    if not base:
+        return Sql("url NOT LIKE '%://%'", ())
+    prefix = base + "/"
+    return Sql(f"url NOT LIKE '%://%' OR substr(url, 1, {len(prefix)}) = ?", (prefix,))
 
 
 def _uri(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:

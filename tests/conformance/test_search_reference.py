@@ -57,6 +57,8 @@ RESOURCES: list[dict[str, Any]] = [
     encounter("ref-e1", {"reference": FOREIGN}),
     encounter("ref-e2", {"identifier": {"system": INS, "value": "2840375"}}),
     encounter("ref-e3", {"reference": "Patient/ref-p1", "identifier": {"system": INS, "value": "2840375"}}),
+    # A local patient with the same type and id as the foreign reference of ref-e1.
+    {"resourceType": "Patient", "id": "ref-p9", "name": [{"family": "Homonyme"}]},
 ]
 
 OF_P1 = {"ref-o1", "ref-o5"}
@@ -96,6 +98,18 @@ CASES: list[tuple[str, set[str]]] = [
     ("Encounter?subject:identifier=2840375", {"ref-e2", "ref-e3"}),
     (f"Encounter?subject:identifier={INS}|999", set()),
     ("Encounter?subject=Patient/ref-p1", {"ref-e3"}),
+    # A relative value names a local resource: never a reference to another server (ref-e1).
+    ("Encounter?subject=Patient/ref-p9", set()),
+    ("Encounter?subject=ref-p9", set()),
+    ("Encounter?subject:Patient=ref-p9", set()),
+    ("Encounter?patient=ref-p9", set()),
+    # An absolute value under this server's base is the local reference ({base}: the server's).
+    ("Observation?subject={base}/Patient/ref-p1", OF_P1),
+    ("Observation?subject={base}/Group/ref-g1", {"ref-o3"}),
+    ("Observation?subject={base}/Patient/ref-p1,Patient/ref-p2", {"ref-o1", "ref-o2", "ref-o5"}),
+    ("Observation?subject={base}/Patient/ref-g1", set()),
+    ("Encounter?subject={base}/Patient/ref-p1", {"ref-e3"}),
+    ("Encounter?subject={base}/Patient/ref-p9", set()),
     # Chaining through the polymorphic reference, and _has.
     ("Observation?subject:Patient.name=martin", OF_P1),
     ("Observation?subject:Group.code:text=cohort", {"ref-o3"}),
