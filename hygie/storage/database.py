@@ -8,18 +8,13 @@ session run in one database transaction:
   thread (the event loop), which serialises writers without lock hand-offs — the fastest shape
   for one core. A ``threading.Lock`` keeps it safe when called from other threads (CLI, tests).
 - PostgreSQL: a psycopg connection pool; work runs in a worker thread so requests overlap.
-
-Both keep the full-text index fresh in a background thread (:mod:`hygie.storage.fulltext_index`,
-every :data:`FULLTEXT_INTERVAL` seconds); queries with full-text criteria catch up themselves.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import sqlite3
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -37,9 +32,6 @@ from hygie.storage.migrations import MIGRATIONS, Dialect
 
 T = TypeVar("T")
 COPY_THRESHOLD = 100  # rows from which PostgreSQL inserts use COPY
-FULLTEXT_INTERVAL = 0.5  # seconds between background full-text catch-ups
-FULLTEXT_BATCH = 500  # versions per background transaction (bounds the time requests wait)
-_log = logging.getLogger(__name__)
 register(
     {
         "concurrent_write": {
@@ -105,11 +97,6 @@ class Session:
         rows: list[Row] = self.execute(sql, params).fetchall()
         return rows
 
-    def transaction(self) -> AbstractContextManager[Any]:
-        """A transaction of its own on PostgreSQL (a savepoint inside one); SQLite work already
-        runs in a transaction."""
-        return self._conn.transaction() if self.dialect == "postgresql" else nullcontext()
-
     def pipeline(self) -> AbstractContextManager[Any]:
         """Batch statements in one round trip where the driver can (psycopg pipeline mode)."""
         return self._conn.pipeline() if self.dialect == "postgresql" else nullcontext()
@@ -129,7 +116,6 @@ class Database(ABC):
 
     dialect: Dialect
     url: str
-    _closing: threading.Event
 
     @abstractmethod
     def run_sync(self, work: Callable[[Session], T], *, write: bool = True) -> T: ...
@@ -170,20 +156,6 @@ class Database(ABC):
 
         return self.run_sync(work, write=False)
 
-    def index_fulltext(self) -> None:
-        """Background full-text indexing: batches until caught up, letting requests in between.
-
-        Errors are left for the next tick: a missing table before migration 5, a busy database,
-        a pool closing or a server restarting."""
-        try:
-            while (
-                self.run_sync(_catch_up_fulltext, write=self.dialect == "sqlite") >= FULLTEXT_BATCH
-                and not self._closing.is_set()
-            ):
-                time.sleep(0.005)
-        except Exception as exc:
-            _log.debug("background full-text indexing: %s", exc)
-
     def ping(self) -> bool:
         try:
             return self.run_sync(lambda s: s.one("SELECT 1"), write=False) is not None
@@ -223,8 +195,7 @@ class SQLiteDatabase(Database):
             self._checkpointer.start()
 
     def _checkpoint_loop(self, path: str, interval: float = 0.5, optimize_every: int = 600) -> None:
-        """Index full text and checkpoint the WAL every ``interval`` s; refresh planner
-        statistics now and then."""
+        """Checkpoint the WAL every ``interval`` s; refresh planner statistics now and then."""
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=1000")
         conn.execute("PRAGMA analysis_limit=1000")  # bounded ANALYZE: milliseconds, not a table scan
@@ -232,9 +203,6 @@ class SQLiteDatabase(Database):
         try:
             while not self._closing.wait(interval):
                 ticks += 1
-                # Full-text indexing writes on the main connection (under the lock): a second
-                # writer connection would make reads that catch up fail on a stale snapshot.
-                self.index_fulltext()
                 with contextlib.suppress(sqlite3.Error):  # busy: try again at the next tick
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     if ticks >= optimize_every:
@@ -294,14 +262,6 @@ class PostgresDatabase(Database):
         )
         self._pool.wait(timeout=30)
         self._limiter = anyio.CapacityLimiter(max(pool_size, 1))
-        self._closing = threading.Event()
-        self._indexer = threading.Thread(target=self._fulltext_loop, name="hygie-pg-fulltext", daemon=True)
-        self._indexer.start()
-
-    def _fulltext_loop(self) -> None:
-        """Background full-text indexing; one server at a time does it (advisory lock)."""
-        while not self._closing.wait(FULLTEXT_INTERVAL):
-            self.index_fulltext()
 
     def run_sync(self, work: Callable[[Session], T], *, write: bool = True) -> T:
         from psycopg import errors
@@ -322,16 +282,7 @@ class PostgresDatabase(Database):
         return await anyio.to_thread.run_sync(lambda: self.run_sync(work, write=write), limiter=self._limiter)
 
     def close(self) -> None:
-        self._closing.set()
-        self._indexer.join(timeout=10)
         self._pool.close()
-
-
-def _catch_up_fulltext(session: Session) -> int:
-    """One background batch of full-text indexing (imported late: the indexer uses Session)."""
-    from hygie.storage.fulltext_index import catch_up
-
-    return catch_up(session, session.dialect, FULLTEXT_BATCH, background=True)
 
 
 def conflict() -> FhirError:

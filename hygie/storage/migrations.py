@@ -199,23 +199,11 @@ _M4_REFERENCE: dict[Dialect, list[str]] = {
     ],
 }
 
-# -- migration 5: full-text outbox ------------------------------------------------------------
-# Full-text rows are no longer written with the resource: ``last_seq`` is the highest
-# ``resource_version.seq`` already reflected in the full-text index, and
-# :mod:`hygie.storage.fulltext_index` catches up from there (in the background, and before any
-# query with ``_text``/``_content``). Existing rows are up to date: start from the current end.
-_M5_STATEMENTS = [
-    "CREATE TABLE fulltext_state (id INTEGER PRIMARY KEY, last_seq BIGINT NOT NULL)",
-    "INSERT INTO fulltext_state (id, last_seq) SELECT 1, coalesce(max(seq), 0) FROM resource_version",
-]
-_M5_FULLTEXT_OUTBOX: dict[Dialect, list[str]] = {"sqlite": _M5_STATEMENTS, "postgresql": _M5_STATEMENTS}
-
 MIGRATIONS: list[dict[Dialect, list[str]]] = [
     {"sqlite": _SQLITE_1, "postgresql": _PG_1},
     _M2_COMPOSITE,
     _M3_FULLTEXT,
     _M4_REFERENCE,
-    _M5_FULLTEXT_OUTBOX,
 ]
 
 INDEX_TABLES = (

@@ -20,7 +20,6 @@ from hygie.fhir import jsonio
 from hygie.search import fulltext
 from hygie.search.composite import COLUMNS as COMPOSITE_COLUMNS
 from hygie.search.extract import IndexRows, extract
-from hygie.storage import fulltext_index
 from hygie.storage.database import COPY_THRESHOLD, Session
 from hygie.storage.migrations import INDEX_TABLES
 
@@ -43,10 +42,18 @@ _DELETE_ALL_PG = (
     + ", ".join(f"d{i} AS (DELETE FROM idx_{t} WHERE rk = ?)" for i, t in enumerate(INDEX_TABLES[:-1]))
     + f" DELETE FROM idx_{INDEX_TABLES[-1]} WHERE rk = ?"
 )
-# Full-text rows are written later, from the version log (hygie/storage/fulltext_index.py). On
-# PostgreSQL a transaction inserting versions holds this shared lock until it commits, so that the
-# indexer knows which ``seq`` values are final.
-_WRITING = f"SELECT pg_advisory_xact_lock_shared({fulltext_index.WRITERS_LOCK})"
+# Full-text rows (https://hl7.org/fhir/R4/search.html#text, hygie/search/fulltext.py; schema:
+# migration 3). PostgreSQL builds the tsvector itself, with its ``french`` configuration.
+_FULLTEXT_INSERT = {
+    "sqlite": "INSERT INTO fulltext (rowid, narrative, content) VALUES (?, ?, ?)",
+    "postgresql": "INSERT INTO fulltext_doc (rk, doc) SELECT t.rk, "
+    "setweight(to_tsvector('french'::regconfig, t.n), 'A') || to_tsvector('french'::regconfig, t.c) "
+    "FROM unnest(?::bigint[], ?::text[], ?::text[]) AS t(rk, n, c)",
+}
+_FULLTEXT_DELETE = {
+    "sqlite": "DELETE FROM fulltext WHERE rowid = ?",
+    "postgresql": "DELETE FROM fulltext_doc WHERE rk = ?",
+}
 # Columns stored as '' when absent (primary-key members cannot be NULL).
 _NOT_NULL = {"token": (1, 2), "reference": (1, 2, 3), "quantity": (1, 2)}
 
@@ -128,44 +135,48 @@ class Store:
         self._statements: list[tuple[str, tuple[Any, ...]]] = []
         self._versions: list[tuple[Any, ...]] = []
         self._rows: dict[int, list[tuple[str, list[tuple[Any, ...]]]]] = {}
+        self._texts: dict[int, tuple[str, str]] = {}  # full-text rows by rk
         session.before_commit.append(self.flush)
 
     def flush(self) -> None:
         """Send buffered writes to the database: one round trip on PostgreSQL, or COPY in bulk."""
-        if not self._versions and not self._rows and not self._statements:
+        if not self._versions and not self._rows and not self._statements and not self._texts:
             return
         tables: dict[str, list[tuple[Any, ...]]] = {}
         for items in self._rows.values():
             for table, rows in items:
                 tables.setdefault(table, []).extend(rows)
-        statements, versions = self._statements, self._versions
-        self._statements, self._versions, self._rows = [], [], {}
+        statements, versions, texts = self._statements, self._versions, self._texts
+        self._statements, self._versions, self._rows, self._texts = [], [], {}, {}
         bulk = len(versions) >= COPY_THRESHOLD or any(len(r) >= COPY_THRESHOLD for r in tables.values())
         with nullcontext() if bulk else self.s.pipeline():  # a pipeline cannot carry COPY
-            if versions and self.s.dialect == "postgresql":
-                self.s.execute(_WRITING)
             for sql, args in statements:  # first: they clear index rows the inserts below replace
                 self.s.execute(sql, args)
             if versions:
                 self.s.insert_many("resource_version", _VERSION_COLUMNS, versions)
             for table, rows in tables.items():
                 self.s.insert_many(f"idx_{table}", _COLUMNS[table], rows)
+            if texts:
+                self._insert_texts(texts)
+
+    def _insert_texts(self, texts: dict[int, tuple[str, str]]) -> None:
+        if self.s.dialect == "sqlite":
+            self.s.executemany(_FULLTEXT_INSERT["sqlite"], [(rk, n, c) for rk, (n, c) in texts.items()])
+            return
+        narratives = [n for n, _ in texts.values()]
+        contents = [c for _, c in texts.values()]
+        self.s.execute(_FULLTEXT_INSERT["postgresql"], (list(texts), narratives, contents))
 
     def discard(self) -> None:
         """Forget buffered writes (the caller rolls back to a savepoint)."""
         self._statements = []
         self._versions = []
         self._rows = {}
+        self._texts = {}
 
     def select(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a query over stored data (buffered writes are flushed first).
-
-        Before a full-text criterion, the full-text index catches up with every version written
-        so far: it is built asynchronously, but its results are always current.
-        """
+        """Run a query over stored data (buffered writes are flushed first)."""
         self.flush()
-        if any(type(a) is fulltext.FullTextQuery for a in args):
-            fulltext_index.catch_up(self.s, self.s.dialect)
         return self.s.all(sql, fulltext.bind(args, self.s.dialect))
 
     def lock(self, key: str) -> None:
@@ -284,10 +295,15 @@ class Store:
         if reindex:
             self._clear_index(rk)
         self._index(rk, rtype, extract(stored, default_tz=self.tz))
+        text = fulltext.index_row(stored, self.s.dialect)
+        if text is not None:
+            self._texts[rk] = text
         return Version(rtype, rid, vid, ms, False, method, body, rk)
 
     def _clear_index(self, rk: int) -> None:
         self._rows.pop(rk, None)
+        self._texts.pop(rk, None)
+        self._statements.append((_FULLTEXT_DELETE[self.s.dialect], (rk,)))
         if self.s.dialect == "postgresql":  # one statement instead of one per table
             self._statements.append((_DELETE_ALL_PG, (rk,) * len(INDEX_TABLES)))
             return
