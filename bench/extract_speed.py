@@ -1,23 +1,14 @@
 """Micro-benchmark of search-index extraction (:func:`hygie.search.extract.extract`), in µs per resource.
 
-Spec of what is extracted: https://hl7.org/fhir/R4/search.html
-
-Extraction runs on every write, so its cost bounds the FHIR import rate. This script times
-``extract()`` on every entry's resource of every Synthea bundle in ``../shared/data/synthea-r4`` and
-on every example of ``../shared/data/fhir-r4-examples`` (after one warm-up pass that compiles the
-plans), and prints the mean and median µs per resource and the slowest resource types::
+Spec of what is extracted: https://hl7.org/fhir/R4/search.html. Extraction runs on every write, so
+its cost bounds the FHIR import rate (corpora and method: ``bench/microbench.py``)::
 
     .venv/bin/python bench/extract_speed.py [--repeat 3] [--top 10]
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
-import time
-from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,70 +16,15 @@ from zoneinfo import ZoneInfo
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hygie.fhir import jsonio
+from bench.microbench import main
 from hygie.search.extract import extract
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TZ = ZoneInfo("Europe/Paris")
 
 
-def synthea_resources(folder: Path = DATA / "synthea-r4") -> Iterator[dict[str, Any]]:
-    """Every entry's resource of every Synthea transaction bundle."""
-    for path in sorted(folder.glob("*.json")):
-        bundle = jsonio.loads(path.read_bytes())
-        for entry in bundle.get("entry") or ():
-            yield entry["resource"]
-
-
-def example_resources(folder: Path = DATA / "fhir-r4-examples") -> Iterator[dict[str, Any]]:
-    """Every R4 example (package.json aside)."""
-    for path in sorted(folder.glob("*.json")):
-        if path.name != "package.json":
-            yield jsonio.loads(path.read_bytes())
-
-
-def time_each(resources: list[dict[str, Any]], repeat: int) -> list[float]:
-    """The best of ``repeat`` timings of ``extract()`` for each resource, in µs."""
-    best = [float("inf")] * len(resources)
-    clock = time.perf_counter_ns
-    for _ in range(repeat):
-        for i, resource in enumerate(resources):
-            start = clock()
-            extract(resource, default_tz=TZ)
-            elapsed = (clock() - start) / 1000
-            if elapsed < best[i]:
-                best[i] = elapsed
-    return best
-
-
-def report(name: str, resources: list[dict[str, Any]], repeat: int, top: int) -> None:
-    for resource in resources:  # warm-up: compile every type's plan
-        extract(resource, default_tz=TZ)
-    times = time_each(resources, repeat)
-    total = sum(times)
-    print(
-        f"{name}: {len(resources)} resources, mean {total / len(times):.1f} µs, "
-        f"median {statistics.median(times):.1f} µs, {len(times) / total * 1e6:,.0f} resources/s"
-    )
-    by_type: dict[str, list[float]] = defaultdict(list)
-    for resource, elapsed in zip(resources, times, strict=True):
-        by_type[str(resource.get("resourceType"))].append(elapsed)
-    ranked = sorted(by_type.items(), key=lambda item: -sum(item[1]))[:top]
-    for rtype, values in ranked:
-        print(
-            f"  {rtype:<28} n={len(values):>5}  mean {statistics.fmean(values):7.1f} µs  "
-            f"share {sum(values) / total:5.1%}"
-        )
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=3, help="timings per resource (best kept)")
-    parser.add_argument("--top", type=int, default=8, help="resource types listed per corpus")
-    args = parser.parse_args(argv)
-    report("synthea-r4", list(synthea_resources()), args.repeat, args.top)
-    report("fhir-r4-examples", list(example_resources()), args.repeat, args.top)
+def run(resource: dict[str, Any]) -> object:
+    return extract(resource, default_tz=TZ)
 
 
 if __name__ == "__main__":
-    main()
+    main(run, "search-index extraction, µs per resource")
