@@ -81,5 +81,37 @@ def db_upgrade() -> None:
         db.close()
 
 
+@db_cli.command("reindex")
+def db_reindex(
+    resource_type: str | None = typer.Option(None, "--type", help="Only this resource type."),
+    batch: int = typer.Option(500, min=1, max=10_000, help="Resources per transaction."),
+) -> None:
+    """Rebuild the search indexes (and full text) of every current resource."""
+    from zoneinfo import ZoneInfo
+
+    from hygie.app import open_storage
+    from hygie.storage.database import Session
+    from hygie.storage.store import Store
+
+    settings = Settings()
+    db, params = open_storage(settings)
+    tz = ZoneInfo(settings.timezone)
+    done, after = 0, 0
+
+    def step(session: Session) -> tuple[int, int]:
+        return Store(session, params, tz).reindex(after, batch, resource_type)
+
+    try:
+        while True:
+            count, last = db.run_sync(step)  # one transaction per batch
+            done += count
+            if count < batch:
+                break
+            after = last
+        typer.echo(f"reindexed {done} resources")
+    finally:
+        db.close()
+
+
 def main() -> None:
     cli()

@@ -292,13 +292,35 @@ class Store:
     ) -> Version:
         body = jsonio.dumps(stored)
         self._insert_version(rk, vid, method, ms, False, body)
-        if reindex:
+        self._reindex(rk, rtype, stored, clear=reindex)
+        return Version(rtype, rid, vid, ms, False, method, body, rk)
+
+    def _reindex(self, rk: int, rtype: str, resource: dict[str, Any], *, clear: bool) -> None:
+        """(Re)build the search-index and full-text rows of one resource's current version."""
+        if clear:
             self._clear_index(rk)
-        self._index(rk, rtype, extract(stored, default_tz=self.tz))
-        text = fulltext.index_row(stored, self.s.dialect)
+        self._index(rk, rtype, extract(resource, default_tz=self.tz))
+        text = fulltext.index_row(resource, self.s.dialect)
         if text is not None:
             self._texts[rk] = text
-        return Version(rtype, rid, vid, ms, False, method, body, rk)
+
+    def reindex(self, after_rk: int, limit: int, rtype: str | None = None) -> tuple[int, int]:
+        """Rebuild the index rows of up to ``limit`` live resources with ``rk > after_rk``.
+
+        Returns (resources reindexed, last rk seen; 0 when done). Used by ``hygie db reindex``
+        after the search-parameter set or the extraction changed.
+        """
+        where = "r.rk > ? AND r.deleted = ?" + (" AND r.type = ?" if rtype else "")
+        args: list[Any] = [after_rk, self._false, *([rtype] if rtype else [])]
+        rows = self.select(
+            "SELECT r.rk, r.type, v.body FROM resource r JOIN resource_version v "
+            f"ON v.rk = r.rk AND v.vid = r.vid WHERE {where} ORDER BY r.rk LIMIT ?",
+            (*args, limit),
+        )
+        for rk, rt, body in rows:
+            self._reindex(rk, rt, jsonio.loads(unpack(body)), clear=True)
+        self.flush()
+        return len(rows), (rows[-1][0] if rows else 0)
 
     def _clear_index(self, rk: int) -> None:
         self._rows.pop(rk, None)
