@@ -1,4 +1,4 @@
-"""Command line of the benchmark harness: ``python -m bench {crud,import,ceiling,all,report}``.
+"""Command line of the benchmark harness: ``python -m bench {crud,import,search,ceiling,all,report}``.
 
 Each benchmark starts a fresh ``hygie serve`` on a fresh database (pinned to core 0), drives it from
 this process pinned to core 1, writes ``bench/results/<name>-<db>-<timestamp>.json`` and regenerates
@@ -9,12 +9,13 @@ benchmark (https://www.health-samurai.io/fhir-server-performance-benchmark).
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import crud, importer, report, server
+from bench import crud, importer, report, search, server
 from bench.loadgen import RunResult, new_event_loop, pin_to_core, run, run_sync
 
 
@@ -109,6 +110,56 @@ def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
                                       "import": imp, "background": background})
 
 
+def bench_search(db: str, scale: int, repeat: int, clients: int, keep: bool) -> Any:
+    """Load ``scale`` copies of the Synthea corpus, then time the 30 search shapes; return the path."""
+    originals = importer.load_bundles()
+    sample = search.sample_corpus(originals)
+    files = search.scaled_bundles(originals, scale)
+    background = server.background_load(wait_quiet=WAIT_QUIET[0])
+    database = server.fresh_database(db, f"search{scale}x")
+    try:
+        with server.running_server(database, f"search{scale}x") as srv:
+            loop = new_event_loop()
+            try:
+                loaded, outcome = loop.run_until_complete(
+                    importer.import_bundles(srv.host, srv.port, files, clients))
+                if outcome.failures:
+                    raise RuntimeError(f"{len(outcome.failures)} bundles failed to import: "
+                                       f"{outcome.failures[0]['outcome'][:500]}")
+                sampler = server.CpuSampler(srv)
+                sampler.start()
+                cpu_from = _own_cpu()
+                measured = loop.run_until_complete(search.run_shapes(srv.host, srv.port, sample, repeat))
+                cpu_used = _own_cpu() - cpu_from
+                server_block = sampler.stop()
+            finally:
+                loop.close()
+    finally:
+        if not keep:
+            _discard(database)
+    summary = search.summary(measured, cpu_used)
+    print(f"search/{db}/{scale}x: {outcome.resources_ok:,} resources loaded in {loaded.wall_s:.0f} s; "
+          f"{summary['requests']} queries, median {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, "
+          f"p99 {summary['p99_ms']} ms, errors {summary['errors']} {summary['statuses']}")
+    for name, s in summary["per_op"].items():
+        print(f"  {name:<34} p50 {s['p50_ms']:>8} p99 {s['p99_ms']:>8} ms  matches {s['matches']}"
+              f"  errors {s['errors']}")
+    for name, error in measured.first_errors.items():
+        print(f"  ERROR {name}: {error}", file=sys.stderr)
+    params = {"scale": scale, "repeat": repeat, "clients": clients, "sample": {
+        k: getattr(sample, k) for k in ("family", "city", "birthdate", "obs_day", "enc_day", "loinc",
+                                         "condition")}}
+    load = {"bundles": len(files), "resources": outcome.resources_ok, "wall_s": round(loaded.wall_s, 1)}
+    return report.save(f"search-{scale}x", db, {
+        "params": params, "summary": summary, "server": server_block, "load": load,
+        "first_errors": measured.first_errors, "background": background})
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def bench_ceiling(duration: float, connections: int) -> Any:
     """Load generator ceiling: a trivial asyncio server, then Hygie's /healthz (SQLite)."""
     targets: dict[str, Any] = {}
@@ -183,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     p_imp.add_argument("--bundles", type=int, default=None, help="only the first N bundles (default all)")
     p_imp.add_argument("--clients", type=int, default=2, help="concurrent clients (default 2)")
 
+    p_search = sub.add_parser("search", help="latency of the 30 search shapes at 1× and N× Synthea")
+    common(p_search)
+    p_search.add_argument("--scale", default="1,4", help="comma-separated corpus multiples (default 1,4)")
+    p_search.add_argument("--repeat", type=int, default=20, help="measured rounds per shape (default 20)")
+    p_search.add_argument("--clients", type=int, default=2, help="import clients (default 2)")
+
     p_ceil = sub.add_parser("ceiling", help="load generator ceiling (trivial server, /healthz)")
     p_ceil.add_argument("--duration", type=float, default=5.0)
     p_ceil.add_argument("--connections", type=int, default=16)
@@ -216,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         for db in _dbs(args.db):
             bundles, clients = getattr(args, "bundles", None), getattr(args, "clients", 2)
             paths.append(bench_import(db, bundles, clients, args.keep))
+    if args.command == "search":
+        for db in _dbs(args.db):
+            for scale in (int(x) for x in args.scale.split(",") if x.strip()):
+                paths.append(bench_search(db, scale, args.repeat, args.clients, args.keep))
     for path in paths:
         print(f"wrote {path}")
     if not args.no_report:

@@ -223,6 +223,63 @@ def _comparison(found: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     return lines
 
 
+SEARCH_TARGETS = {"median_ms": 10.0, "p99_ms": 100.0, "growth": 1.5}
+
+
+def _scale_of(name: str) -> int:
+    """4 for ``search-4x``."""
+    return int(name.removeprefix("search-").removesuffix("x"))
+
+
+def _search_rows(found: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    runs = sorted(((db, _scale_of(name), r) for (name, db), r in found.items() if name.startswith("search-")),
+                  key=lambda t: (t[0], t[1]))
+    if not runs:
+        return []
+    t = SEARCH_TARGETS
+    lines = [
+        f"Targets at the largest scale: median ≤ {t['median_ms']:.0f} ms, p99 ≤ {t['p99_ms']:.0f} ms, "
+        f"median growth from 1× ≤ {t['growth']}× (HAPI: 26 → 35 ms from 1K to 64K patients).",
+        "",
+        "| database | scale | resources | queries | median ms | p95 ms | p99 ms | errors | "
+        "median ÷ 1× median | date | commit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    base = {db: r["summary"]["p50_ms"] for db, scale, r in runs if scale == 1}
+    for db, scale, r in runs:
+        s = r["summary"]
+        ratio = s["p50_ms"] / base[db] if base.get(db) else math.nan
+        lines.append(
+            f"| {db} | {scale}× | {_num(r['load']['resources'])} | {s['requests']} | "
+            f"**{_num(s['p50_ms'], 2)}** | {_num(s['p95_ms'], 2)} | **{_num(s['p99_ms'], 1)}** | "
+            f"{s['errors']} | "
+            f"{'–' if scale == 1 else _num(ratio, 2)} | {r['timestamp'][:10]} | `{r['commit']}` |"
+        )
+    columns = runs
+    shapes: list[str] = []
+    for _, _, r in columns:
+        shapes += [name for name in r["summary"]["per_op"] if name not in shapes]
+    lines += [
+        "",
+        "Median ms per query shape (matches found in brackets; the paging shape times each of its pages):",
+        "",
+        "| shape | " + " | ".join(f"{db} {scale}×" for db, scale, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for shape in shapes:
+        cells = []
+        for _, _, r in columns:
+            op = r["summary"]["per_op"].get(shape)
+            if op is None:
+                cells.append("–")
+                continue
+            matches = "" if op.get("matches") is None else f" ({_num(op['matches'])})"
+            errors = f" **{op['errors']} errors**" if op.get("errors") else ""
+            cells.append(f"{_num(op['p50_ms'], 2)}{matches}{errors}")
+        lines.append(f"| {shape} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _other_load(server_block: dict[str, Any], summary: dict[str, Any]) -> float:
     """CPU (in cores) used during the window by anything but the server and the load generator."""
     cores = sum(v for k, v in server_block.items() if k.startswith("core") and k.endswith("_busy"))
@@ -280,6 +337,9 @@ def render(found: dict[tuple[str, str], dict[str, Any]]) -> str:
             if len(failures) > 3:
                 out.append(f"- {run['db']}: … and {len(failures) - 3} more failed bundles")
         out.append("")
+    search = _search_rows(found)
+    if search:
+        out += ["### Search (Synthea at 1× and 4×)", "", *search, ""]
     ceilings = [found[k] for k in sorted(found) if k[0] == "ceiling"]
     if ceilings:
         out += ["### Load generator ceiling", "", *_ceiling_rows(ceilings), ""]
