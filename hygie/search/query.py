@@ -405,9 +405,15 @@ def _date_range(low: str, high: str, name: str, value: str, tz: tzinfo) -> Sql:
 
 
 def _range_cond(prefix: str, low: str, high: str, lo: Any, hi: Any) -> Sql:
+    """Index-friendly forms of the R4 prefix rules; every target range has ``low < high``.
+
+    eq: contained, ``lo <= low`` and ``high <= hi`` (``low < hi`` then follows: it bounds the index
+    range scan); ge: "above intersects or contained" simplifies to ``low >= lo OR high > hi``; le:
+    ``low < lo OR high <= hi`` — each side served by an index ((pid, low) or (pid, high)).
+    """
     inside = (f"{low} >= ? AND {high} <= ?", (lo, hi))
     if prefix == "eq":
-        return Sql(*inside)
+        return Sql(f"{low} >= ? AND {low} < ? AND {high} <= ?", (lo, hi, hi))
     if prefix == "ne":
         return Sql(f"NOT ({inside[0]})", inside[1])
     if prefix == "gt":
@@ -415,9 +421,9 @@ def _range_cond(prefix: str, low: str, high: str, lo: Any, hi: Any) -> Sql:
     if prefix == "lt":
         return Sql(f"{low} < ?", (lo,))
     if prefix == "ge":
-        return Sql(f"{high} > ? OR ({inside[0]})", (hi, *inside[1]))
+        return Sql(f"{low} >= ? OR {high} > ?", (lo, hi))
     if prefix == "le":
-        return Sql(f"{low} < ? OR ({inside[0]})", (lo, *inside[1]))
+        return Sql(f"{low} < ? OR {high} <= ?", (lo, hi))
     if prefix == "sa":
         return Sql(f"{low} >= ?", (hi,))
     if prefix == "eb":

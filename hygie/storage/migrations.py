@@ -199,11 +199,20 @@ _M4_REFERENCE: dict[Dialect, list[str]] = {
     ],
 }
 
+# -- migration 5: date ranges searchable from their end -------------------------------------------
+# gt/ge/le/eb test the end of the range (``high``): with this index each side of their conditions
+# is an index range scan instead of a scan of every date row of the parameter.
+_M5_DATE_HIGH: dict[Dialect, list[str]] = {
+    "sqlite": ["CREATE INDEX idx_date_h ON idx_date (pid, high)"],
+    "postgresql": ["CREATE INDEX idx_date_h ON idx_date (pid, high)"],
+}
+
 MIGRATIONS: list[dict[Dialect, list[str]]] = [
     {"sqlite": _SQLITE_1, "postgresql": _PG_1},
     _M2_COMPOSITE,
     _M3_FULLTEXT,
     _M4_REFERENCE,
+    _M5_DATE_HIGH,
 ]
 
 INDEX_TABLES = (

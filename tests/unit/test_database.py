@@ -80,7 +80,7 @@ def test_migration_4_compacts_reference_urls(database_url: str) -> None:
                 rows,
             )
         )
-        assert db.upgrade() == [4]
+        assert db.upgrade(target=4) == [4]
         got = db.run_sync(
             lambda s: s.all("SELECT target_id, url FROM idx_reference ORDER BY rk, target_id"), write=False
         )
