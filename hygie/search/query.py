@@ -22,6 +22,7 @@ from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import search_param
 from hygie.search import fulltext
 from hygie.search import messages as _messages  # noqa: F401
+from hygie.search.cardinality import single_valued
 from hygie.search.normalize import fold
 from hygie.search.ranges import date_range, number_range
 
@@ -105,11 +106,39 @@ def compile_criteria(
     ``base``: this server's absolute FHIR base URL (no trailing slash); reference values under it
     are local references (https://hl7.org/fhir/R4/search.html#reference).
     """
-    return [
-        _top_criterion(rtype, name, raw, pids, tz, base)
-        for name, raw in criteria
-        if name not in CONTROL or "\x00" in name or "\x00" in raw
-    ]
+    merged = _merged_dates(rtype, criteria, pids, tz)
+    parts: list[Sql] = []
+    for name, raw in criteria:
+        if name in CONTROL and "\x00" not in name and "\x00" not in raw:
+            continue
+        if name in merged:
+            if (part := merged.pop(name, None)) is not None:
+                parts.append(part)
+                merged[name] = None  # the other repetitions are in it
+            continue
+        parts.append(_top_criterion(rtype, name, raw, pids, tz, base))
+    return parts
+
+
+def _merged_dates(
+    rtype: str, criteria: list[tuple[str, str]], pids: Mapping[tuple[str, str], int], tz: tzinfo
+) -> dict[str, Sql | None]:
+    """Repeated criteria on a single-valued date parameter, tested together on one index row."""
+    counts: dict[str, int] = {}
+    for name, raw in criteria:
+        counts[name] = counts.get(name, 0) + (0 if "\x00" in raw else 1)
+    out: dict[str, Sql | None] = {}
+    for name, count in counts.items():
+        param = search_param(rtype, name) if count > 1 and name not in CONTROL else None
+        if param is None or param.type != "date" or not single_valued(rtype, param.expression):
+            continue
+        pid = pids.get((rtype, name))
+        if pid is None:
+            continue
+        conds = [_or([_date(name, "", v, tz) for v in split_values(raw)]) for n, raw in criteria if n == name]
+        both = Sql(" AND ".join(f"({c.clause})" for c in conds), tuple(a for c in conds for a in c.args))
+        out[name] = _in_index("r", "IN", "date", Sql("pid = ?", (pid,)), both)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
