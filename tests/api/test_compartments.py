@@ -12,20 +12,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from tests.api.support import put_all
+
 H = {"content-type": "application/fhir+json"}
-
-
-def transaction(client: TestClient, resources: list[dict[str, Any]]) -> None:
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources
-        ],
-    }
-    r = client.post("/fhir", json=bundle, headers=H)
-    assert r.status_code == 200, r.text
 
 
 def get(client: TestClient, url: str) -> dict[str, Any]:
@@ -64,7 +53,7 @@ def patient(rid: str, **extra: Any) -> dict[str, Any]:
 
 def small_world(client: TestClient) -> None:
     """p1, p2; o1/o2 about p1, o3 about p2, o4 about p2 but performed by p1; e1 an encounter of p1."""
-    transaction(
+    put_all(
         client,
         [
             patient("p1"),
@@ -121,7 +110,7 @@ def test_compartment_search_excludes_deleted_members(client: TestClient) -> None
     assert client.delete("/fhir/Observation/o1").status_code in (200, 204)
     assert ids(get(client, "/fhir/Patient/p1/Observation")) == {"Observation/o2", "Observation/o4"}
     # o4 no longer names p1 as performer: it leaves p1's compartment.
-    transaction(client, [obs("o4", "8867-4", "Patient/p2")])
+    put_all(client, [obs("o4", "8867-4", "Patient/p2")])
     assert ids(get(client, "/fhir/Patient/p1/Observation")) == {"Observation/o2"}
 
 
@@ -244,7 +233,7 @@ def record(client: TestClient) -> set[str]:
             }
         )
     resources += [obs("other1", "8867-4", "Patient/p2"), obs("other2", "8310-5", "Patient/p2")]
-    transaction(client, resources)
+    put_all(client, resources)
     excluded = {
         "Patient/p2",
         "Practitioner/unrelated",
@@ -290,9 +279,9 @@ def test_everything_type_and_since(client: TestClient) -> None:
     seen, _ = walk(client, "/fhir/Patient/p1/$everything?_type=Patient&_type=Organization")
     assert set(seen) == {"Patient/p1", "Organization/hosp"}
     time.sleep(0.01)
-    transaction(client, [obs("late", "8867-4", "Patient/p1")])
+    put_all(client, [obs("late", "8867-4", "Patient/p1")])
     late = client.get("/fhir/Observation/late").json()["meta"]["lastUpdated"]
-    transaction(client, [obs("o3", "8867-4", "Patient/p1", note=[{"text": "amended"}])])
+    put_all(client, [obs("o3", "8867-4", "Patient/p1", note=[{"text": "amended"}])])
     r = client.get("/fhir/Patient/p1/$everything", params={"_since": late, "_count": "1"})
     seen, totals = walk(client, str(r.url))
     assert sorted(seen) == ["Observation/late", "Observation/o3"]

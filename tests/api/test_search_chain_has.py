@@ -20,6 +20,7 @@ from hygie.fhir.searchparams import default_registry
 from hygie.search.chain import MAX_DEPTH
 from hygie.search.query import compile_criteria
 from hygie.storage.migrations import MIGRATIONS
+from tests.api.support import put_all, search_ids
 
 H = {"content-type": "application/fhir+json"}
 LOINC = "http://loinc.org"
@@ -170,26 +171,16 @@ ERRORS: list[tuple[str, str, str]] = [
 
 
 def _load(client: TestClient) -> None:
-    for resource in RESOURCES:
-        url = f"/fhir/{resource['resourceType']}/{resource['id']}"
-        r = client.put(url, json=resource, headers=H)
-        assert r.status_code == 201, (url, r.text)
+    put_all(client, RESOURCES)
     for ref in DELETED:
         assert client.delete(f"/fhir/{ref}").status_code in (200, 204)
-
-
-def _ids(client: TestClient, rtype: str, query: str) -> set[str] | str:
-    r = client.get(f"/fhir/{rtype}?{query}&_count=100")
-    if r.status_code != 200:
-        return f"{r.status_code}: {r.text[:300]}"
-    return {e["resource"]["id"] for e in r.json().get("entry", [])}
 
 
 def test_chains_and_has_table(client: TestClient) -> None:
     _load(client)
     mismatches = []
     for rtype, query, expected in SEARCHES:
-        got = _ids(client, rtype, query)
+        got = search_ids(client, f"{rtype}?{query}")
         if got != expected:
             mismatches.append((rtype, query, expected, got))
     assert mismatches == []

@@ -24,6 +24,7 @@ from hygie.search.composite import COLUMNS, component_types
 from hygie.search.extract import extract, extract_reference
 from hygie.search.query import compile_criteria
 from hygie.storage.migrations import MIGRATIONS
+from tests.api.support import put_all, search_ids
 
 H = {"content-type": "application/fhir+json"}
 LOINC = "http://loinc.org"
@@ -210,24 +211,14 @@ ERRORS: list[tuple[str, str, str]] = [
 
 
 def _load(client: TestClient) -> None:
-    for resource in RESOURCES:
-        url = f"/fhir/{resource['resourceType']}/{resource['id']}"
-        r = client.put(url, json=resource, headers=H)
-        assert r.status_code == 201, (url, r.text)
-
-
-def _ids(client: TestClient, rtype: str, query: str) -> set[str] | str:
-    r = client.get(f"/fhir/{rtype}", params=[*parse_qsl(query), ("_count", "100")])
-    if r.status_code != 200:
-        return f"{r.status_code}: {r.text[:300]}"
-    return {e["resource"]["id"] for e in r.json().get("entry", [])}
+    put_all(client, RESOURCES)
 
 
 def test_composite_search_table(client: TestClient) -> None:
     _load(client)
     mismatches = []
     for rtype, query, expected in SEARCHES:
-        got = _ids(client, rtype, query)
+        got = search_ids(client, f"{rtype}?{query}")
         if got != expected:
             mismatches.append((rtype, query, expected, got))
     assert mismatches == []
@@ -247,7 +238,7 @@ def test_composite_errors_are_400_naming_the_parameter(client: TestClient) -> No
 def test_composite_rows_follow_updates_and_deletes(client: TestClient) -> None:
     _load(client)
     query = "component-code-value-quantity=8480-6$gt140"
-    assert _ids(client, "Observation", query) == {"bp1"}
+    assert search_ids(client, f"Observation?{query}") == {"bp1"}
     assert (
         client.put("/fhir/Observation/bp1", json=_bp("bp1", "Patient/p1", 130, 90), headers=H).status_code
         == 200
@@ -256,9 +247,9 @@ def test_composite_rows_follow_updates_and_deletes(client: TestClient) -> None:
         client.put("/fhir/Observation/bp2", json=_bp("bp2", "Patient/p2", 160, 95), headers=H).status_code
         == 200
     )
-    assert _ids(client, "Observation", query) == {"bp2"}
+    assert search_ids(client, f"Observation?{query}") == {"bp2"}
     assert client.delete("/fhir/Observation/bp2").status_code in (200, 204)
-    assert _ids(client, "Observation", query) == set()
+    assert search_ids(client, f"Observation?{query}") == set()
     r = client.post(
         "/fhir/Observation/_search",
         data={"component-code-value-quantity": "8480-6$lt140"},

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from hygie.search import fulltext
 from hygie.storage.database import open_database
+from tests.api.support import put_all, search_ids
 
 H = {"content-type": "application/fhir+json"}
 
@@ -119,40 +120,27 @@ CASES: list[tuple[str, set[str]]] = [
 ]
 
 
-def _ids(client: TestClient, query: str) -> set[str] | str:
-    resp = client.get(f"/fhir/{query}")
-    if resp.status_code != 200:
-        return f"HTTP {resp.status_code}: {resp.text[:300]}"
-    return {e["resource"]["id"] for e in resp.json().get("entry", [])}
-
-
-def _load(client: TestClient, resources: list[dict[str, Any]]) -> None:
-    for res in resources:
-        resp = client.put(f"/fhir/{res['resourceType']}/{res['id']}", json=res, headers=H)
-        assert resp.status_code in (200, 201), resp.text
-
-
 def test_fulltext_table(client: TestClient) -> None:
-    _load(client, RESOURCES)
-    failures = [(q, want, got) for q, want in CASES if (got := _ids(client, q)) != want]
+    put_all(client, RESOURCES)
+    failures = [(q, want, got) for q, want in CASES if (got := search_ids(client, q)) != want]
     assert failures == []
 
 
 def test_updates_replace_text_and_deletes_remove_it(client: TestClient) -> None:
-    _load(client, [_condition("u1", "Pneumonie", note="toux")])
-    assert _ids(client, "Condition?_text=pneumonie") == {"u1"}
-    _load(client, [_condition("u1", "Bronchite", note="dyspnée")])
-    assert _ids(client, "Condition?_text=pneumonie") == set()
-    assert _ids(client, "Condition?_content=toux") == set()
-    assert _ids(client, "Condition?_text=bronchite") == {"u1"}
-    assert _ids(client, "Condition?_content=dyspnee") == {"u1"}
-    _load(client, [_condition("u1", None, note="dyspnée")])  # narrative removed
-    assert _ids(client, "Condition?_text=bronchite") == set()
-    assert _ids(client, "Condition?_content=dyspnee") == {"u1"}
+    put_all(client, [_condition("u1", "Pneumonie", note="toux")])
+    assert search_ids(client, "Condition?_text=pneumonie") == {"u1"}
+    put_all(client, [_condition("u1", "Bronchite", note="dyspnée")])
+    assert search_ids(client, "Condition?_text=pneumonie") == set()
+    assert search_ids(client, "Condition?_content=toux") == set()
+    assert search_ids(client, "Condition?_text=bronchite") == {"u1"}
+    assert search_ids(client, "Condition?_content=dyspnee") == {"u1"}
+    put_all(client, [_condition("u1", None, note="dyspnée")])  # narrative removed
+    assert search_ids(client, "Condition?_text=bronchite") == set()
+    assert search_ids(client, "Condition?_content=dyspnee") == {"u1"}
     assert client.delete("/fhir/Condition/u1").status_code in (200, 204)
-    assert _ids(client, "Condition?_content=dyspnee") == set()
-    _load(client, [_condition("u1", "Bronchite")])  # back to life after the deletion
-    assert _ids(client, "Condition?_text=bronchites") == {"u1"}
+    assert search_ids(client, "Condition?_content=dyspnee") == set()
+    put_all(client, [_condition("u1", "Bronchite")])  # back to life after the deletion
+    assert search_ids(client, "Condition?_text=bronchites") == {"u1"}
 
 
 def test_transaction_writes_text_in_the_same_unit(client: TestClient) -> None:
@@ -169,9 +157,9 @@ def test_transaction_writes_text_in_the_same_unit(client: TestClient) -> None:
     }
     resp = client.post("/fhir", json=bundle, headers=H)
     assert resp.status_code == 200, resp.text
-    found = _ids(client, "Condition?_text=asthmes&_count=200")
+    found = search_ids(client, "Condition?_text=asthmes&_count=200")
     assert isinstance(found, set) and len(found) == 120
-    assert _ids(client, "Condition?_text=numero7") == {"t7"}
+    assert search_ids(client, "Condition?_text=numero7") == {"t7"}
 
 
 HOSTILE = [
@@ -212,7 +200,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("param", ["_text", "_content"])
 def test_hostile_strings_never_fail(client: TestClient, param: str) -> None:
-    _load(client, [_condition("h1", "Fièvre")])
+    put_all(client, [_condition("h1", "Fièvre")])
     statuses: dict[str, int] = {}
     for value in HOSTILE:
         resp = client.get("/fhir/Condition", params={param: value})
@@ -225,9 +213,9 @@ def test_hostile_strings_never_fail(client: TestClient, param: str) -> None:
     too_deep = {"((((((((((((fievre"}  # more parentheses than MAX_DEPTH
     assert {v for v, code in statuses.items() if code == 400} == wordless | too_deep
     # words survive the punctuation around them: the fever is found
-    assert _ids(client, f"Condition?{param}=fievre%22") == {"h1"}
-    assert _ids(client, f"Condition?{param}=fievre%2A") == {"h1"}
-    assert _ids(client, f"Condition?{param}=%22fievre") == {"h1"}
+    assert search_ids(client, f"Condition?{param}=fievre%22") == {"h1"}
+    assert search_ids(client, f"Condition?{param}=fievre%2A") == {"h1"}
+    assert search_ids(client, f"Condition?{param}=%22fievre") == {"h1"}
 
 
 def test_limits_and_modifiers_are_400(client: TestClient) -> None:

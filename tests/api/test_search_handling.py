@@ -14,22 +14,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.testclient import TestClient
 
+from tests.api.support import put_all
+
 H = {"content-type": "application/fhir+json"}
 LENIENT = {"prefer": "handling=lenient"}
 FOREIGN = "http://elsewhere.org/fhir"
-
-
-def transaction(client: TestClient, resources: list[dict[str, Any]]) -> None:
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-            for r in resources
-        ],
-    }
-    r = client.post("/fhir", json=bundle, headers=H)
-    assert r.status_code == 200, r.text
 
 
 def bundle_of(client: TestClient, url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -58,7 +47,7 @@ def params(url: str | None) -> list[tuple[str, str]]:
 
 
 def patients(client: TestClient) -> None:
-    transaction(
+    put_all(
         client,
         [
             {"resourceType": "Patient", "id": "p1", "gender": "male", "name": [{"family": "Martin"}]},
@@ -208,7 +197,7 @@ def reference_data(client: TestClient, base: str) -> None:
             "subject": {"reference": ref},
         }
 
-    transaction(
+    put_all(
         client,
         [
             {"resourceType": "Patient", "id": "p1"},
