@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from hygie.api.bundle_entries import history_entry
 from hygie.api.checks import is_count
 from hygie.api.context import Env, FhirRequest, Result
-from hygie.fhir.dates import parse_instant_ms
 from hygie.fhir.outcome import FhirError
+from hygie.search.ranges import date_range
 
 ALLOWED = frozenset({"_since", "_count", "_cursor", "_format", "_pretty", "_summary", "_elements"})
 
@@ -67,10 +67,10 @@ def _instant(env: Env, req: FhirRequest, name: str) -> int | None:
     value = req.param(name)
     if value is None:
         return None
-    ms = parse_instant_ms(value, ZoneInfo(env.settings.timezone))
-    if ms is None:
+    rng = date_range(value, ZoneInfo(env.settings.timezone))  # its earliest moment
+    if rng is None:
         raise FhirError.of(400, "invalid", "bad_param", name=name, value=value[:40])
-    return ms
+    return rng[0]
 
 
 def _url(env: Env, path: str, query: list[tuple[str, str]]) -> str:

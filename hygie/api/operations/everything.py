@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 
 from hygie.api.compartment import member_rks, member_types, paged_bundle, parse_types, union
 from hygie.api.context import Env, FhirRequest, Result
-from hygie.fhir.dates import parse_instant_ms
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.search.query import Sql, one_of
+from hygie.search.ranges import date_range
 
 OPERATION_DEFINITION = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
 # Resource types returned because a compartment member references them.
@@ -105,10 +105,10 @@ def _where(env: Env, pid: str, query: list[tuple[str, str]]) -> Sql:
     where = Sql(f"r.rk IN ({rks.clause})", rks.args)
     since_values = [v for k, v in query if k == "_since"]
     for value in since_values:
-        ms = parse_instant_ms(value, ZoneInfo(env.settings.timezone))
-        if ms is None:
+        rng = date_range(value, ZoneInfo(env.settings.timezone))
+        if rng is None:
             raise FhirError.of(400, "invalid", "bad_param", name="_since", value=value[:40])
-        where = Sql(f"{where.clause} AND r.last_updated >= ?", (*where.args, ms))
+        where = Sql(f"{where.clause} AND r.last_updated >= ?", (*where.args, rng[0]))
     return where
 
 
