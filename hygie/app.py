@@ -23,16 +23,16 @@ from hygie.api.search import find
 from hygie.demo.population import DEMO_TAG, demo_bundle
 from hygie.errors import error_response, unexpected
 from hygie.fhir.outcome import FhirError
-from hygie.fhir.searchparams import default_registry
 from hygie.logging import configure, get_logger
+from hygie.search.catalog import Catalog
 from hygie.settings import Settings
 from hygie.storage.database import Database, open_database
-from hygie.storage.store import Store, load_params
+from hygie.storage.store import Store, load_catalog
 
 FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def open_storage(settings: Settings) -> tuple[Database, dict[tuple[str, str], int]]:
+def open_storage(settings: Settings) -> tuple[Database, Catalog]:
     """Open the database, apply migrations, and load the search parameter keys."""
     db = open_database(
         settings.database_url,
@@ -41,14 +41,7 @@ def open_storage(settings: Settings) -> tuple[Database, dict[tuple[str, str], in
         postgres_options=settings.postgres_options,
     )
     db.upgrade()
-    registry = default_registry()
-    wanted = []
-    for rtype in sorted(registry.resource_types()):
-        for code, param in registry.params_for(rtype).items():
-            wanted.append((rtype, code))
-            if param.type == "reference":  # Reference.identifier rows, for the :identifier modifier
-                wanted.append((rtype, f"{code}:identifier"))
-    params = db.run_sync(lambda s: load_params(s, wanted))
+    params = db.run_sync(load_catalog)
     return db, params
 
 

@@ -16,7 +16,7 @@ from hygie.api.compartment import compartments
 from hygie.api.operations import everything as everything_op
 from hygie.api.operations import validate as validate_op
 from hygie.fhir.definitions import RESOURCE_TYPES
-from hygie.fhir.searchparams import params_for
+from hygie.fhir.searchparams import Registry, default_registry
 from hygie.settings import Settings
 
 INTERACTIONS = [
@@ -30,18 +30,22 @@ INTERACTIONS = [
     "create",
     "search-type",
 ]
-SUPPORTED_SEARCH_TYPES = frozenset({"string", "token", "reference", "date", "number", "quantity", "uri"})
+SUPPORTED_SEARCH_TYPES = frozenset(
+    {"string", "token", "reference", "date", "number", "quantity", "uri", "composite"}
+)
 _STARTED = datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def capability_statement(settings: Settings, base: str) -> dict[str, Any]:
-    statement = dict(_statement())
+def capability_statement(settings: Settings, base: str, registry: Registry | None = None) -> dict[str, Any]:
+    """The server's CapabilityStatement; ``registry``: the search parameters in force (custom
+    SearchParameter resources included), the official ones by default."""
+    statement = dict(_statement(registry or default_registry()))
     statement["implementation"] = {"description": "Hygie FHIR R4 server", "url": base}
     return statement
 
 
-@lru_cache(maxsize=1)
-def _statement() -> dict[str, Any]:
+@lru_cache(maxsize=4)
+def _statement(registry: Registry) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -55,7 +59,7 @@ def _statement() -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
-                "resource": [_resource(t) for t in sorted(RESOURCE_TYPES)],
+                "resource": [_resource(t, registry) for t in sorted(RESOURCE_TYPES)],
                 "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
                 "searchParam": [
                     {"name": "_id", "type": "token"},
@@ -71,10 +75,10 @@ def _statement() -> dict[str, Any]:
     }
 
 
-def _resource(rtype: str) -> dict[str, Any]:
+def _resource(rtype: str, registry: Registry) -> dict[str, Any]:
     params = [
-        {"name": code, "type": p.type}
-        for code, p in sorted(params_for(rtype).items())
+        {"name": code, "type": p.type, **({"definition": p.url} if p.url else {})}
+        for code, p in sorted(registry.params_for(rtype).items())
         if p.type in SUPPORTED_SEARCH_TYPES and not code.startswith("_")
     ]
     return {

@@ -27,9 +27,10 @@ from hygie.api.routes import READ_ONLY, fill_path, route
 from hygie.errors import FHIR_JSON, error_response, unexpected
 from hygie.fhir import jsonio
 from hygie.fhir.outcome import FhirError, Issue, outcome
+from hygie.search.catalog import Catalog
 from hygie.settings import Settings
 from hygie.storage.database import Database
-from hygie.storage.store import Store
+from hygie.storage.store import Store, load_catalog
 
 JSON_TYPES = frozenset({"application/fhir+json", "application/json", "json", "application/json+fhir"})
 FORM = "application/x-www-form-urlencoded"
@@ -40,7 +41,7 @@ _XML = ("xml", "application/fhir+xml", "application/xml", "text/xml", "applicati
 class FhirApi:
     """The ASGI endpoint for everything under ``/fhir``."""
 
-    def __init__(self, settings: Settings, db: Database, params: dict[tuple[str, str], int]) -> None:
+    def __init__(self, settings: Settings, db: Database, params: Catalog) -> None:
         self.settings = settings
         self.db = db
         self.params = params
@@ -67,7 +68,9 @@ class FhirApi:
         if segments == ["metadata"]:
             if method not in READ_ONLY:
                 raise FhirError.of(405, "not-supported", "method_not_allowed", method=method)
-            return self._json(capability_statement(self.settings, base), 200, pretty, {})
+            return self._json(
+                capability_statement(self.settings, base, self.params.registry), 200, pretty, {}
+            )
         fill_path(req, segments)
         if method in ("POST", "PUT", "PATCH"):
             await self._read_body(request, req)
@@ -75,20 +78,30 @@ class FhirApi:
         elements_param = req.param("_elements")
         elements = [e.strip() for e in elements_param.split(",") if e.strip()] if elements_param else None
         minimal = "return=minimal" in req.headers.get("prefer", "")
+        stores: list[Store] = []
         if not segments:
             if method != "POST":
                 raise FhirError.of(405, "not-supported", "method_not_allowed", method=method)
             result = await self.db.run(
-                lambda s: process_bundle(self._env(s, base, lang), req.body, minimal=minimal)
+                lambda s: process_bundle(self._env(s, base, lang, stores), req.body, minimal=minimal)
             )
-            return self._render(result, req, base, lang, pretty, summary, elements)
-        handler = route(req)
-        write = method not in READ_ONLY and req.operation not in READ_ONLY_OPERATIONS
-        result = await self.db.run(lambda s: handler(self._env(s, base, lang), req), write=write)
+        else:
+            handler = route(req)
+            write = method not in READ_ONLY and req.operation not in READ_ONLY_OPERATIONS
+            result = await self.db.run(lambda s: handler(self._env(s, base, lang, stores), req), write=write)
+        if any(store.catalog_changed for store in stores):
+            await self.reload_catalog()
         return self._render(result, req, base, lang, pretty, summary, elements)
 
-    def _env(self, session: Any, base: str, lang: str) -> Env:
-        return Env(Store(session, self.params, self.tz), self.settings, base, lang)
+    def _env(self, session: Any, base: str, lang: str, stores: list[Store] | None = None) -> Env:
+        store = Store(session, self.params, self.tz)
+        if stores is not None:
+            stores.append(store)
+        return Env(store, self.settings, base, lang)
+
+    async def reload_catalog(self) -> None:
+        """Take up the stored SearchParameter resources (after one was written and committed)."""
+        self.params = await self.db.run(load_catalog, write=True)
 
     def base_url(self, request: Request) -> str:
         if self.settings.base_url:

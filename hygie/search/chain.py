@@ -35,7 +35,7 @@ from datetime import tzinfo
 
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.fhir.searchparams import default_registry, search_param
+from hygie.search.catalog import registry_of
 from hygie.search.query import NAME_LIMIT, Sql, Target, compile_criterion, one_of
 
 MAX_DEPTH = 4
@@ -162,7 +162,7 @@ def _reverse(
         raise FhirError.of(
             400, "invalid", "ambiguous_param", name=label[:NAME_LIMIT], type=_types_text(target.types)
         )
-    if source not in default_registry().resource_types():
+    if source not in registry_of(pids).resource_types():
         raise _error("chain_unknown", label, param=source[:64], type="_has")
     ref_pids, targets = _reference_param((source,), code, pids, label)
     if target.types[0] not in targets:
@@ -190,7 +190,7 @@ def _reference_param(
     targets: dict[str, None] = {}
     other = False
     for rtype in types:
-        param = search_param(rtype, code)
+        param = registry_of(pids).search_param(rtype, code)
         pid = pids.get((rtype, code))
         if param is None or pid is None:
             continue
@@ -218,7 +218,9 @@ def _defining(
     code = rest.split(".", 1)[0].partition(":")[0]
     if code in _BUILTIN:
         return targets
-    kept = tuple(t for t in targets if (t, code) in pids and search_param(t, code) is not None)
+    kept = tuple(
+        t for t in targets if (t, code) in pids and registry_of(pids).search_param(t, code) is not None
+    )
     if not kept:
         raise _error("chain_unknown", label, param=code[:64], type=_types_text(targets))
     return kept

@@ -51,6 +51,7 @@ from hygie.fhir.fhirpath_fast import _member_step, _typed_step, _union
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import Registry, SearchParam, default_registry
+from hygie.search.catalog import registry_of
 from hygie.search.extract import _CONVERTERS, IndexRows
 from hygie.search.query import (
     _COMPILERS,
@@ -306,7 +307,7 @@ def compile_composite(
     Raises a 400 OperationOutcome for an unsupported composite, a modifier other than
     ``:missing``, a value with the wrong number of ``$``-separated parts or a bad part.
     """
-    registry = default_registry()
+    registry = registry_of(pids)
     groups: dict[tuple[tuple[str, str, str], ...], list[int]] = {}
     for rtype in target.types:
         param = registry.search_param(rtype, code)

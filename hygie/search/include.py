@@ -27,13 +27,13 @@ This module builds SQL and runs it through a ``select`` callable, so it stays be
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.fhir.searchparams import default_registry, params_for
+from hygie.search.catalog import registry_of
 from hygie.search.query import Sql
 
 ITERATE_LEVELS = 3  # levels of :iterate after the first pass over the matches
@@ -91,7 +91,7 @@ def is_include(name: str) -> bool:
 
 
 def parse_includes(
-    rtype: str, query: Iterable[tuple[str, str]], pids: dict[tuple[str, str], int]
+    rtype: str, query: Iterable[tuple[str, str]], pids: Mapping[tuple[str, str], int]
 ) -> list[Include]:
     """The ``_include``/``_revinclude`` parameters of a query; 400 naming the first bad one."""
     out: list[Include] = []
@@ -110,7 +110,7 @@ def _invalid(name: str, value: str, reason: str) -> FhirError:
 
 
 def _parse(
-    rtype: str, name: str, raw: str, reverse: bool, iterate: bool, pids: dict[tuple[str, str], int]
+    rtype: str, name: str, raw: str, reverse: bool, iterate: bool, pids: Mapping[tuple[str, str], int]
 ) -> Include:
     if raw == "*":  # _include:iterate=* follows every reference of every included resource
         return Include(reverse, iterate, None if reverse or iterate else rtype, wildcard=True)
@@ -119,7 +119,7 @@ def _parse(
         raise _invalid(name, raw, "Type:param[:Target]")
     source, code = parts[0], parts[1]
     target = parts[2] if len(parts) == 3 else None
-    types = default_registry().resource_types()
+    types = registry_of(pids).resource_types()
     if source not in types:
         raise _invalid(name, raw, f"type {source[:64]}")
     if target is not None and target not in types:
@@ -130,7 +130,7 @@ def _parse(
         if target is not None:
             raise _invalid(name, raw, "*")
         return Include(reverse, iterate, source, wildcard=True)
-    param = params_for(source).get(code)
+    param = registry_of(pids).search_param(source, code)
     pid = pids.get((source, code))
     if param is None or pid is None or param.type != "reference":
         raise _invalid(name, raw, f"{code[:64]} is not a reference parameter of {source}")
@@ -143,11 +143,11 @@ def _parse(
     return Include(reverse, iterate, source, (pid,), target)
 
 
-def reference_pids(rtype: str, pids: dict[tuple[str, str], int]) -> tuple[int, ...]:
+def reference_pids(rtype: str, pids: Mapping[tuple[str, str], int]) -> tuple[int, ...]:
     """Keys of every reference parameter of ``rtype``."""
     return tuple(
         pid
-        for code, p in params_for(rtype).items()
+        for code, p in registry_of(pids).params_for(rtype).items()
         if p.type == "reference" and (pid := pids.get((rtype, code))) is not None
     )
 
@@ -155,7 +155,7 @@ def reference_pids(rtype: str, pids: dict[tuple[str, str], int]) -> tuple[int, .
 def resolve(
     matches: Sequence[Node],
     specs: Sequence[Include],
-    pids: dict[tuple[str, str], int],
+    pids: Mapping[tuple[str, str], int],
     select: Select,
     limit: int = MAX_INCLUDED,
 ) -> Included:
@@ -216,7 +216,7 @@ def _pid_condition(followed: Iterable[tuple[tuple[int, ...], str | None]]) -> Sq
     return Sql(" OR ".join(parts), tuple(args)) if parts else None
 
 
-def _keys(spec: Include, pids: dict[tuple[str, str], int], rtype: str) -> tuple[int, ...]:
+def _keys(spec: Include, pids: Mapping[tuple[str, str], int], rtype: str) -> tuple[int, ...]:
     """Parameter keys a spec follows from resources of ``rtype`` (wildcards: all of them)."""
     if spec.wildcard:
         return reference_pids(spec.source or rtype, pids)
@@ -224,7 +224,7 @@ def _keys(spec: Include, pids: dict[tuple[str, str], int], rtype: str) -> tuple[
 
 
 def _forward(
-    frontier: Sequence[Node], specs: Sequence[Include], pids: dict[tuple[str, str], int]
+    frontier: Sequence[Node], specs: Sequence[Include], pids: Mapping[tuple[str, str], int]
 ) -> list[Sql]:
     """``_include``: the resources named by the frontier's references."""
     out: list[Sql] = []
@@ -248,7 +248,7 @@ def _forward(
 
 
 def _reverse(
-    frontier: Sequence[Node], specs: Sequence[Include], pids: dict[tuple[str, str], int]
+    frontier: Sequence[Node], specs: Sequence[Include], pids: Mapping[tuple[str, str], int]
 ) -> list[Sql]:
     """``_revinclude``: the resources whose references name the frontier."""
     out: list[Sql] = []

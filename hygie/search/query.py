@@ -19,10 +19,10 @@ from typing import Any
 from hygie.fhir.definitions import is_resource_type
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.fhir.searchparams import search_param
 from hygie.search import fulltext
 from hygie.search import messages as _messages  # noqa: F401
 from hygie.search.cardinality import single_valued
+from hygie.search.catalog import registry_of
 from hygie.search.normalize import fold
 from hygie.search.ranges import date_range, number_range
 
@@ -96,7 +96,7 @@ class Target:
 def compile_criteria(
     rtype: str,
     criteria: list[tuple[str, str]],
-    pids: dict[tuple[str, str], int],
+    pids: Mapping[tuple[str, str], int],
     tz: tzinfo,
     *,
     base: str | None = None,
@@ -129,7 +129,7 @@ def _merged_dates(
         counts[name] = counts.get(name, 0) + (0 if "\x00" in raw else 1)
     out: dict[str, Sql | None] = {}
     for name, count in counts.items():
-        param = search_param(rtype, name) if count > 1 and name not in CONTROL else None
+        param = registry_of(pids).search_param(rtype, name) if count > 1 and name not in CONTROL else None
         if param is None or param.type != "date" or not single_valued(rtype, param.expression):
             continue
         pid = pids.get((rtype, name))
@@ -153,7 +153,7 @@ class Lenient:
 def compile_lenient(
     rtype: str,
     criteria: list[tuple[str, str]],
-    pids: dict[tuple[str, str], int],
+    pids: Mapping[tuple[str, str], int],
     tz: tzinfo,
     *,
     base: str | None = None,
@@ -218,8 +218,9 @@ def resolve(
     """
     kinds: set[str] = set()
     found: list[int] = []
+    registry = registry_of(pids)
     for rtype in types:
-        param = search_param(rtype, code)
+        param = registry.search_param(rtype, code)
         pid = pids.get((rtype, code))
         if param is not None and pid is not None:
             kinds.add(param.type)
@@ -294,7 +295,7 @@ def _criterion(
         op = "NOT IN" if raw == "true" else "IN"
         return _in_index(a, op, table, one_of("pid", found), None)
     if ptype == "reference" and modifier:
-        _check_target_modifier(target.types, code, name, modifier, raw)
+        _check_target_modifier(target.types, code, name, modifier, raw, pids)
     negate = modifier == "not" and ptype == "token"
     if ptype == "reference":
         parts = [_reference(name, modifier, v, tz, base) for v in split_values(raw)]
@@ -304,10 +305,12 @@ def _criterion(
     return _in_index(a, "NOT IN" if negate else "IN", table, one_of("pid", found), _or(parts))
 
 
-def _check_target_modifier(types: tuple[str, ...], code: str, name: str, modifier: str, raw: str) -> None:
+def _check_target_modifier(
+    types: tuple[str, ...], code: str, name: str, modifier: str, raw: str, pids: Mapping[tuple[str, str], int]
+) -> None:
     """``subject:Patient`` — the modifier must be a resource type the parameter may point to."""
     for rtype in types:
-        param = search_param(rtype, code)
+        param = registry_of(pids).search_param(rtype, code)
         if param is None:
             continue
         if modifier in param.targets or (not param.targets and is_resource_type(modifier)):

@@ -21,11 +21,12 @@ resource key ``r.rk``, so equal keys keep the same order from page to page.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.fhir.searchparams import search_param
+from hygie.search.catalog import registry_of
 from hygie.search.query import Sql
 
 register(
@@ -66,7 +67,7 @@ def sort_values(query: list[tuple[str, str]]) -> list[str]:
     return keys
 
 
-def compile_sort(rtype: str, keys: list[str], pids: dict[tuple[str, str], int], dialect: str) -> Sql:
+def compile_sort(rtype: str, keys: list[str], pids: Mapping[tuple[str, str], int], dialect: str) -> Sql:
     """The ``ORDER BY`` list for ``keys`` (see :func:`sort_values`), ending with ``r.rk``.
 
     Raises a 400 :class:`FhirError` naming the first unknown or unsortable parameter.
@@ -83,7 +84,7 @@ def compile_sort(rtype: str, keys: list[str], pids: dict[tuple[str, str], int], 
         if code == "_lastUpdated":
             clauses.append(f"r.last_updated {direction}")
             continue
-        param = search_param(rtype, code) if code else None
+        param = registry_of(pids).search_param(rtype, code) if code else None
         pid = pids.get((rtype, code))
         keyspec = _KEYS.get(param.type) if param is not None and param.expression else None
         if param is None or pid is None or keyspec is None:

@@ -9,15 +9,18 @@ from __future__ import annotations
 import secrets
 import zlib
 from base64 import b32encode
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
+import structlog
+
 from hygie.fhir import jsonio
 from hygie.search import fulltext
+from hygie.search.catalog import Catalog, check_custom, index_keys, is_active, registry_of, with_custom
 from hygie.search.composite import COLUMNS as COMPOSITE_COLUMNS
 from hygie.search.extract import IndexRows, extract
 from hygie.storage.database import COPY_THRESHOLD, Session
@@ -54,6 +57,7 @@ _FULLTEXT_DELETE = {
     "sqlite": "DELETE FROM fulltext WHERE rowid = ?",
     "postgresql": "DELETE FROM fulltext_doc WHERE rk = ?",
 }
+_log = structlog.get_logger("hygie.storage")
 # Columns stored as '' when absent (primary-key members cannot be NULL).
 _NOT_NULL = {"token": (1, 2), "reference": (1, 2, 3), "quantity": (1, 2)}
 
@@ -125,10 +129,14 @@ def stamp(resource: dict[str, Any], rtype: str, rid: str, vid: int, ms: int) -> 
 class Store:
     """Resource operations inside one transaction. Not thread-safe; one per unit of work."""
 
-    def __init__(self, session: Session, params: dict[tuple[str, str], int], tz: tzinfo = UTC) -> None:
+    def __init__(self, session: Session, params: Mapping[tuple[str, str], int], tz: tzinfo = UTC) -> None:
         self.s = session
         self.params = params
+        self.registry = registry_of(params)
         self.tz = tz
+        # True once this unit of work wrote a SearchParameter: the caller reloads the catalog
+        # after commit (https://hl7.org/fhir/R4/searchparameter.html).
+        self.catalog_changed = False
         # Writes are buffered and sent in bulk (executemany, one pipeline on PostgreSQL) before
         # any read and before commit: a transaction Bundle of 1,000 entries costs a handful of
         # statements per table, an update one round trip besides its locking read.
@@ -240,6 +248,7 @@ class Store:
         """Store a new resource (server id unless ``rid``); the caller checks ``rid`` is free."""
         rid = rid or new_id()
         ms = now_ms()
+        self._check_search_param(rtype, resource)
         stored = stamp(resource, rtype, rid, 1, ms)
         row = self.s.one(
             "INSERT INTO resource (type, id, vid, deleted, last_updated) VALUES (?, ?, 1, ?, ?) RETURNING rk",
@@ -252,6 +261,7 @@ class Store:
         """Store a new version over ``current`` (which may be a deletion)."""
         vid = current.vid + 1
         ms = max(now_ms(), current.last_updated)
+        self._check_search_param(current.type, resource)
         stored = stamp(resource, current.type, current.id, vid, ms)
         self._statements.append((_SET_CURRENT, (vid, self._false, ms, current.rk)))
         return self._write_version(
@@ -265,7 +275,16 @@ class Store:
         self._statements.append((_SET_CURRENT, (vid, self._true, ms, current.rk)))
         self._insert_version(current.rk, vid, "DELETE", ms, True, b"")
         self._clear_index(current.rk)
+        self.catalog_changed |= current.type == "SearchParameter"
         return Version(current.type, current.id, vid, ms, True, "DELETE", None, current.rk)
+
+    def _check_search_param(self, rtype: str, resource: dict[str, Any]) -> None:
+        """An active SearchParameter must be usable before it is stored (422 otherwise)."""
+        if rtype != "SearchParameter":
+            return
+        if is_active(resource):
+            check_custom(resource, self.registry)
+        self.catalog_changed = True
 
     @property
     def _true(self) -> Any:
@@ -299,7 +318,7 @@ class Store:
         """(Re)build the search-index and full-text rows of one resource's current version."""
         if clear:
             self._clear_index(rk)
-        self._index(rk, rtype, extract(resource, default_tz=self.tz))
+        self._index(rk, rtype, extract(resource, self.registry, default_tz=self.tz))
         text = fulltext.index_row(resource, self.s.dialect)
         if text is not None:
             self._texts[rk] = text
@@ -399,3 +418,18 @@ def load_params(session: Session, wanted: Iterable[tuple[str, str]]) -> dict[tup
         )
         known = {(t, c): pid for pid, t, c in session.all("SELECT pid, type, code FROM search_param")}
     return known
+
+
+def load_catalog(session: Session) -> Catalog:
+    """The search parameters in force: the official ones plus the active SearchParameter
+    resources stored (refused ones are logged and skipped), with a pid for each."""
+    false = False if session.dialect == "postgresql" else 0
+    rows = session.all(
+        "SELECT v.body FROM resource r JOIN resource_version v ON v.rk = r.rk AND v.vid = r.vid "
+        "WHERE r.type = ? AND r.deleted = ? ORDER BY r.rk",
+        ("SearchParameter", false),
+    )
+    registry, refused = with_custom(jsonio.loads(unpack(body)) for (body,) in rows)
+    for rid, reason in refused:
+        _log.warning("search_parameter_refused", id=rid, reason=reason)
+    return Catalog(registry, load_params(session, index_keys(registry)))

@@ -1,0 +1,142 @@
+"""The search parameters in force: definitions (a :class:`Registry`) and their index keys (pids).
+
+Spec: https://hl7.org/fhir/R4/searchparameter.html. The server starts from the official R4
+registry and adds the **active** SearchParameter resources it stores (custom parameters); draft,
+retired and unknown ones are stored like any resource but not searchable. A :class:`Catalog` is
+what the search compilers receive as ``pids``: a read-only mapping ``(type, code) → pid`` that
+also carries the registry, so every module looks definitions up in the same, current set.
+Catalogs are immutable: a change of custom parameters builds a new one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from hygie.fhir.messages import register
+from hygie.fhir.outcome import FhirError
+from hygie.fhir.searchparams import RESOURCE_BASES, Registry, default_registry, params_from_resource
+from hygie.search.extract import plan_for
+
+register(
+    {
+        "searchparam-rejected": {
+            "fr": "SearchParameter {name} refusé : {reason}",
+            "en": "SearchParameter {name} rejected: {reason}",
+        },
+    }
+)
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
+
+
+class Catalog(Mapping[tuple[str, str], int]):
+    """``(resource type, code) → pid`` for every searchable parameter, plus its registry."""
+
+    __slots__ = ("_pids", "registry")
+
+    def __init__(self, registry: Registry, pids: Mapping[tuple[str, str], int]) -> None:
+        self.registry = registry
+        self._pids = dict(pids)
+
+    def __getitem__(self, key: tuple[str, str]) -> int:
+        return self._pids[key]
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
+        return self._pids.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._pids
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._pids)
+
+    def __len__(self) -> int:
+        return len(self._pids)
+
+
+def registry_of(pids: Mapping[tuple[str, str], int]) -> Registry:
+    """The registry that goes with ``pids`` (the official one for a plain mapping)."""
+    return pids.registry if isinstance(pids, Catalog) else default_registry()
+
+
+def index_keys(registry: Registry) -> list[tuple[str, str]]:
+    """Every ``(type, code)`` that needs a pid (reference parameters also get ``code:identifier``
+    for the rows of ``Reference.identifier``, searched with ``:identifier``)."""
+    wanted = []
+    for rtype in sorted(registry.resource_types()):
+        for code, param in registry.params_for(rtype).items():
+            wanted.append((rtype, code))
+            if param.type == "reference":
+                wanted.append((rtype, f"{code}:identifier"))
+    return wanted
+
+
+def is_active(resource: Mapping[str, Any]) -> bool:
+    """Only ``status = active`` parameters are honoured (draft/retired/unknown are just stored)."""
+    return resource.get("resourceType") == "SearchParameter" and resource.get("status") == "active"
+
+
+def check_custom(resource: Mapping[str, Any], registry: Registry) -> Registry:
+    """The registry with one active SearchParameter added, or a 422 saying why it cannot be.
+
+    Refused: a code that is not a plain name or starts with ``_`` (reserved for the spec), a base
+    that is not a concrete resource type, a code that an official parameter of that base already
+    uses (unless it *is* that parameter: same canonical URL), an unsupported type (``special``), an
+    expression the extraction cannot compile, and composite components that resolve to nothing.
+    """
+    code = str(resource.get("code") or "")
+    if not _CODE.fullmatch(code):
+        raise _rejected(code, "code")
+    official = default_registry()
+    for base in resource.get("base") or ():
+        if base in RESOURCE_BASES or base not in registry.resource_types():
+            raise _rejected(code, f"base {str(base)[:64]}")
+        known = official.search_param(base, code)
+        if known is not None and known.url != resource.get("url"):
+            raise _rejected(code, f"{base}.{code} is an official parameter")
+    if resource.get("type") == "special":
+        raise _rejected(code, "type special")
+    if resource.get("type") != "composite" and not resource.get("expression"):
+        raise _rejected(code, "expression")
+    try:
+        params_from_resource(resource, {})
+        updated = registry.with_custom([_with_url(resource)])
+    except FhirError as error:
+        reason = error.issues[0].params.get("reason", "invalid") if error.issues else "invalid"
+        raise _rejected(code, str(reason)) from None
+    for base in resource.get("base") or ():
+        failed = [entry for entry in plan_for(base, updated).uncompiled if entry[0] == code]
+        if failed:
+            raise _rejected(code, f"expression: {failed[0][2][:200]}")
+    return updated
+
+
+def with_custom(resources: Iterable[Mapping[str, Any]]) -> tuple[Registry, list[tuple[str, str]]]:
+    """The official registry plus every acceptable active parameter of ``resources``.
+
+    Returns the registry and, for each refused one, its id and reason (refused parameters are
+    skipped, never fatal: one bad stored parameter must not stop the server).
+    """
+    registry = default_registry()
+    refused: list[tuple[str, str]] = []
+    for resource in resources:
+        if not is_active(resource):
+            continue
+        try:
+            registry = check_custom(resource, registry)
+        except FhirError as error:
+            reason = error.issues[0].params.get("reason", "") if error.issues else ""
+            refused.append((str(resource.get("id", "")), str(reason)))
+    return registry, refused
+
+
+def _with_url(resource: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Give a parameter without a canonical URL one, so ``by_url`` lookups stay unambiguous."""
+    if resource.get("url"):
+        return resource
+    return {**resource, "url": f"urn:hygie:searchparameter:{resource.get('code')}"}
+
+
+def _rejected(code: str, reason: str) -> FhirError:
+    return FhirError.of(422, "invalid", "searchparam-rejected", name=code[:64] or "-", reason=reason)
