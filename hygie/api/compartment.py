@@ -30,7 +30,7 @@ from hygie.fhir.definitions import is_resource_type
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import compartment_params, default_registry
-from hygie.search.query import Sql, Target, bad, compile_criterion, one_of
+from hygie.search.query import Sql, Target, bad, compile_criterion, local_reference, one_of
 from hygie.storage.store import Version
 
 register(
@@ -89,7 +89,14 @@ def split(req: FhirRequest) -> tuple[str, str]:
     return ctype, cid
 
 
-def member_rks(compartment: str, cid: str, types: Iterable[str], pids: Mapping[tuple[str, str], int]) -> Sql:
+def member_rks(
+    compartment: str,
+    cid: str,
+    types: Iterable[str],
+    pids: Mapping[tuple[str, str], int],
+    *,
+    base: str | None = None,
+) -> Sql:
     """A ``SELECT rk …`` of the resources of ``types`` in the compartment ``compartment/cid``.
 
     Deleted resources have no index rows, so only live references count; the compartment
@@ -108,10 +115,12 @@ def member_rks(compartment: str, cid: str, types: Iterable[str], pids: Mapping[t
     parts: list[Sql] = []
     if ref_pids:
         by_pid = one_of("pid", ref_pids)
+        local = local_reference(base)  # a reference to another server's Patient/1 is not ours
         parts.append(
             Sql(
-                f"SELECT rk FROM idx_reference WHERE {by_pid.clause} AND target_id = ? AND target_type = ?",
-                (*by_pid.args, cid, compartment),
+                f"SELECT rk FROM idx_reference WHERE {by_pid.clause} AND target_id = ? AND target_type = ?"
+                f" AND {local.clause}",
+                (*by_pid.args, cid, compartment, *local.args),
             )
         )
     if compartment in wanted:
@@ -125,7 +134,7 @@ def union(parts: list[Sql]) -> Sql:
     return Sql(" UNION ".join(p.clause for p in parts), tuple(a for p in parts for a in p.args))
 
 
-def restriction(req: FhirRequest, pids: Mapping[tuple[str, str], int]) -> Sql | None:
+def restriction(req: FhirRequest, pids: Mapping[tuple[str, str], int], base: str | None = None) -> Sql | None:
     """The condition on ``r`` a compartment search adds to its criteria (None: not one).
 
     400 when ``req.type`` can never be in the compartment (e.g. ``Patient/1/Organization``).
@@ -136,7 +145,7 @@ def restriction(req: FhirRequest, pids: Mapping[tuple[str, str], int]) -> Sql | 
     ctype, cid = split(req)
     if req.type not in member_types(ctype):
         raise FhirError.of(400, "invalid", "not_in_compartment", type=req.type, compartment=ctype)
-    rks = member_rks(ctype, cid, (req.type,), pids)
+    rks = member_rks(ctype, cid, (req.type,), pids, base=base)
     return Sql(f"r.rk IN ({rks.clause})", rks.args)
 
 
@@ -251,7 +260,7 @@ def search_all(env: Env, req: FhirRequest) -> Result:
     members = member_types(ctype)
     chosen = parse_types([v for k, v in req.query if k == "_type"])
     types = tuple(t for t in members if chosen is None or t in chosen)
-    rks = member_rks(ctype, cid, types, env.store.params)
+    rks = member_rks(ctype, cid, types, env.store.params, base=env.base)
     clause, args = f"r.rk IN ({rks.clause})", list(rks.args)
     tz = ZoneInfo(env.settings.timezone)
     target = Target(types or members)
@@ -262,7 +271,7 @@ def search_all(env: Env, req: FhirRequest) -> Result:
             raise FhirError.of(400, "not-supported", "compartment_unsupported", name=name, path=path[:100])
         if "\x00" in name or "\x00" in raw:
             raise bad(name.replace("\x00", ""), raw.replace("\x00", ""))
-        part = compile_criterion(target, name, raw, env.store.params, tz)
+        part = compile_criterion(target, name, raw, env.store.params, tz, base=env.base)
         clause += f" AND ({part.clause})"
         args.extend(part.args)
     return paged_bundle(env, path, Sql(clause, tuple(args)), req.query)

@@ -36,7 +36,7 @@ from datetime import tzinfo
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.search.catalog import registry_of
-from hygie.search.query import NAME_LIMIT, Sql, Target, compile_criterion, one_of
+from hygie.search.query import NAME_LIMIT, Sql, Target, compile_criterion, local_reference, one_of
 
 MAX_DEPTH = 4
 # Parameters every resource type has without a row in the search_param table.
@@ -89,13 +89,17 @@ def compile_link(
     *,
     depth: int,
     label: str,
+    base: str | None = None,
 ) -> Sql:
-    """``name=raw`` where ``name`` starts with a chain link or ``_has:``, on ``target``."""
+    """``name=raw`` where ``name`` starts with a chain link or ``_has:``, on ``target``.
+
+    ``base``: this server's FHIR base; only references into this server are followed
+    (:func:`~hygie.search.query.local_reference`)."""
     if depth >= MAX_DEPTH:
         raise _error("chain_too_deep", label, max=MAX_DEPTH)
     if name.startswith("_has:"):
-        return _reverse(target, name, raw, pids, tz, depth, label)
-    return _forward(target, name, raw, pids, tz, depth, label)
+        return _reverse(target, name, raw, pids, tz, depth, label, base)
+    return _forward(target, name, raw, pids, tz, depth, label, base)
 
 
 def _forward(
@@ -106,6 +110,7 @@ def _forward(
     tz: tzinfo,
     depth: int,
     label: str,
+    base: str | None,
 ) -> Sql:
     head, _, rest = name.partition(".")
     code, _, type_name = head.partition(":")
@@ -120,8 +125,11 @@ def _forward(
         next_types = _defining(targets, rest, pids, label)
     level = depth + 1
     ref, res = f"i{level}", f"t{level}"
-    inner = compile_criterion(Target(next_types, res), rest, raw, pids, tz, depth=level, label=label)
+    inner = compile_criterion(
+        Target(next_types, res), rest, raw, pids, tz, depth=level, label=label, base=base
+    )
     via = one_of(f"{ref}.pid", ref_pids)
+    local = local_reference(base, ref)
     if inner.clause.startswith(f"{res}.rk IN ("):
         # A set of row keys: the targets are read by key, the type filter goes on the reference
         # row (idx_reference_s ends with target_type) and only when some target types are left out.
@@ -140,8 +148,9 @@ def _forward(
     return Sql(
         f"{target.alias}.rk IN (SELECT {ref}.rk FROM resource {res} CROSS JOIN idx_reference {ref}"
         f" WHERE {target_where} AND NOT {res}.deleted AND {via.clause}"
-        f" AND {ref}.target_id = {res}.id AND {ref}.target_type = {res}.type || ''{ref_where})",
-        args,
+        f" AND {ref}.target_id = {res}.id AND {ref}.target_type = {res}.type || ''{ref_where}"
+        f" AND {local.clause})",
+        (*args, *local.args),
     )
 
 
@@ -153,6 +162,7 @@ def _reverse(
     tz: tzinfo,
     depth: int,
     label: str,
+    base: str | None,
 ) -> Sql:
     parts = name[len("_has:") :].split(":", 2)
     if len(parts) != 3 or not all(parts):
@@ -169,7 +179,10 @@ def _reverse(
         raise _error("chain_bad_type", label, target=target.types[0], param=f"{source}.{code}")
     level = depth + 1
     ref, res = f"h{level}", f"s{level}"
-    inner = compile_criterion(Target((source,), res), rest, raw, pids, tz, depth=level, label=label)
+    inner = compile_criterion(
+        Target((source,), res), rest, raw, pids, tz, depth=level, label=label, base=base
+    )
+    local = local_reference(base, ref)
     # The pid implies the source type; the type is spelt out only when the inner criterion is not a
     # set of row keys (by id, by date, a negation), so that the (type, id) index finds the sources.
     by_key = inner.clause.startswith(f"{res}.rk IN (")
@@ -177,8 +190,8 @@ def _reverse(
     return Sql(
         f"{target.alias}.id IN (SELECT {ref}.target_id FROM resource {res} CROSS JOIN idx_reference {ref}"
         f" WHERE {kinds.clause}({inner.clause}) AND NOT {res}.deleted"
-        f" AND {ref}.rk = {res}.rk AND {ref}.pid = ? AND {ref}.target_type = ?)",
-        (*kinds.args, *inner.args, *ref_pids, target.types[0]),
+        f" AND {ref}.rk = {res}.rk AND {ref}.pid = ? AND {ref}.target_type = ? AND {local.clause})",
+        (*kinds.args, *inner.args, *ref_pids, target.types[0], *local.args),
     )
 
 

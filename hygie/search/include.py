@@ -34,7 +34,7 @@ from typing import Any
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.search.catalog import registry_of
-from hygie.search.query import Sql
+from hygie.search.query import Sql, local_reference
 
 ITERATE_LEVELS = 3  # levels of :iterate after the first pass over the matches
 MAX_INCLUDED = 1000  # resources added to one page by _include/_revinclude
@@ -158,8 +158,13 @@ def resolve(
     pids: Mapping[tuple[str, str], int],
     select: Select,
     limit: int = MAX_INCLUDED,
+    *,
+    base: str | None = None,
 ) -> Included:
-    """Follow ``specs`` from the page's ``matches``; ``select(sql, args)`` runs a query."""
+    """Follow ``specs`` from the page's ``matches``; ``select(sql, args)`` runs a query.
+
+    Only references into this server (relative, or absolute under ``base``) are followed."""
+    local = local_reference(base, "x")
     result = Included()
     if not specs or not matches:
         return result
@@ -168,7 +173,7 @@ def resolve(
     active = list(specs)
     for _level in range(ITERATE_LEVELS + 1):
         found: list[Node] = []
-        queries = [*_forward(frontier, active, pids), *_reverse(frontier, active, pids)]
+        queries = [*_forward(frontier, active, pids, local), *_reverse(frontier, active, pids, local)]
         for query in queries:
             room = limit - len(result.rks) - len(found)
             rows = select(f"{query.clause} ORDER BY 1 LIMIT ?", (*query.args, room + len(seen) + 1))
@@ -224,7 +229,7 @@ def _keys(spec: Include, pids: Mapping[tuple[str, str], int], rtype: str) -> tup
 
 
 def _forward(
-    frontier: Sequence[Node], specs: Sequence[Include], pids: Mapping[tuple[str, str], int]
+    frontier: Sequence[Node], specs: Sequence[Include], pids: Mapping[tuple[str, str], int], local: Sql
 ) -> list[Sql]:
     """``_include``: the resources named by the frontier's references."""
     out: list[Sql] = []
@@ -240,15 +245,16 @@ def _forward(
                 Sql(
                     "SELECT DISTINCT t.rk, t.type, t.id FROM idx_reference x "
                     "JOIN resource t ON t.type = x.target_type AND t.id = x.target_id "
-                    f"WHERE x.rk IN ({','.join('?' * len(rks))}) AND ({cond.clause}) AND NOT t.deleted",
-                    (*rks, *cond.args),
+                    f"WHERE x.rk IN ({','.join('?' * len(rks))}) AND ({cond.clause}) AND NOT t.deleted"
+                    f" AND {local.clause}",
+                    (*rks, *cond.args, *local.args),
                 )
             )
     return out
 
 
 def _reverse(
-    frontier: Sequence[Node], specs: Sequence[Include], pids: Mapping[tuple[str, str], int]
+    frontier: Sequence[Node], specs: Sequence[Include], pids: Mapping[tuple[str, str], int], local: Sql
 ) -> list[Sql]:
     """``_revinclude``: the resources whose references name the frontier."""
     out: list[Sql] = []
@@ -268,8 +274,8 @@ def _reverse(
                     "SELECT DISTINCT x.rk, s.type, s.id FROM idx_reference x "
                     "JOIN resource s ON s.rk = x.rk "
                     f"WHERE x.target_type = ? AND x.target_id IN ({','.join('?' * len(ids))}) "
-                    f"AND ({cond.clause}) AND NOT s.deleted",
-                    (rtype, *ids, *cond.args),
+                    f"AND ({cond.clause}) AND NOT s.deleted AND {local.clause}",
+                    (rtype, *ids, *cond.args, *local.args),
                 )
             )
     return out

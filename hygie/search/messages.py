@@ -20,5 +20,9 @@ register(
             "fr": "Modificateur pas encore pris en charge : {name}.",
             "en": "Modifier not supported yet: {name}.",
         },
+        "empty_alternative": {
+            "fr": "Paramètre {name} : valeur vide dans la liste « {value} » (retirez la virgule en trop).",
+            "en": "Parameter {name}: empty value in the list '{value}' (remove the extra comma).",
+        },
     }
 )

@@ -106,10 +106,12 @@ def compile_criteria(
     ``base``: this server's absolute FHIR base URL (no trailing slash); reference values under it
     are local references (https://hl7.org/fhir/R4/search.html#reference).
     """
+    criteria = [(name, raw) for name, raw in criteria if not is_empty(name, raw)]
     merged = _merged_dates(rtype, criteria, pids, tz)
     parts: list[Sql] = []
     for name, raw in criteria:
         if name in CONTROL and "\x00" not in name and "\x00" not in raw:
+            check_contained(name, raw)
             continue
         if name in merged:
             if (part := merged.pop(name, None)) is not None:
@@ -163,7 +165,11 @@ def compile_lenient(
     parts: list[Sql] = []
     dropped: list[tuple[int, FhirError]] = []
     for index, (name, raw) in enumerate(criteria):
-        if name in CONTROL and "\x00" not in name and "\x00" not in raw:
+        if (name in CONTROL and "\x00" not in name and "\x00" not in raw) or is_empty(name, raw):
+            try:
+                check_contained(name, raw)
+            except FhirError as error:
+                dropped.append((index, error))
             continue
         try:
             parts.append(_top_criterion(rtype, name, raw, pids, tz, base))
@@ -203,9 +209,32 @@ def compile_criterion(
     if name.startswith("_has:") or "." in name:
         from hygie.search import chain
 
-        return chain.compile_link(target, name, raw, pids, tz, depth=depth, label=label or name)
+        return chain.compile_link(target, name, raw, pids, tz, depth=depth, label=label or name, base=base)
     code, _, modifier = name.partition(":")
+    if "" in split_values(raw) and code not in CONTROL:  # `a,,b`, `a,`: which value was meant?
+        raise bad(label or name, raw, "empty_alternative")
     return _criterion(target, label or name, code, modifier, raw, pids, tz, base)
+
+
+# https://hl7.org/fhir/R4/search.html#contained: only the defaults are served (docs/search.md).
+_CONTAINED_DEFAULTS = {"_contained": "false", "_containedType": "container"}
+
+
+def check_contained(name: str, raw: str) -> None:
+    """``_contained=false`` and ``_containedType=container`` (the defaults) are accepted; searching
+    inside contained resources is not supported: 400 ``not-supported`` rather than ignoring it."""
+    default = _CONTAINED_DEFAULTS.get(name)
+    if default is None or raw == default:
+        return
+    if (name, raw) in {("_contained", "true"), ("_contained", "both"), ("_containedType", "contained")}:
+        raise FhirError.of(400, "not-supported", "unsupported_modifier", name=f"{name}={raw}")
+    raise bad(name, raw)
+
+
+def is_empty(name: str, raw: str) -> bool:
+    """A criterion with an empty value (``name=``, ``gender=``, ``subject.name=``) is ignored, for
+    every parameter type alike: it asks for nothing (as an empty ``_sort=`` or ``_include=``)."""
+    return raw == "" and name not in CONTROL and "\x00" not in name
 
 
 def resolve(
@@ -383,7 +412,7 @@ def _reference(name: str, modifier: str, value: str, tz: tzinfo, base: str | Non
     text = unescape(value)
     if base and text.startswith(base + "/") and "://" not in text[len(base) + 1 :]:
         text = text[len(base) + 1 :]
-    local = _local(base)
+    local = local_reference(base)
     if modifier:
         if "/" in text or not text:
             raise bad(name, value)
@@ -400,13 +429,19 @@ def _reference(name: str, modifier: str, value: str, tz: tzinfo, base: str | Non
     raise bad(name, value)
 
 
-def _local(base: str | None) -> Sql:
+def local_reference(base: str | None, alias: str = "") -> Sql:
     """A stored reference row that points into this server: its ``url`` is '' (exactly
-    ``Type/id``), another relative form (``Type/id/_history/n``) or an absolute URL under ``base``."""
+    ``Type/id``), another relative form (``Type/id/_history/n``) or an absolute URL under ``base``
+    (``None``: only relative references are local). ``alias``: the ``idx_reference`` row's alias.
+
+    Chains, ``_has``, ``_include``/``_revinclude`` and compartments join on the row's
+    ``(target_type, target_id)``: without this condition an absolute reference to *another*
+    server's ``Patient/1`` would reach this server's ``Patient/1``."""
+    url = f"{alias}.url" if alias else "url"
     if not base:
-        return Sql("url NOT LIKE '%://%'", ())
+        return Sql(f"{url} NOT LIKE '%://%'", ())
     prefix = base + "/"
-    return Sql(f"url NOT LIKE '%://%' OR substr(url, 1, {len(prefix)}) = ?", (prefix,))
+    return Sql(f"({url} NOT LIKE '%://%' OR substr({url}, 1, {len(prefix)}) = ?)", (prefix,))
 
 
 def _uri(name: str, modifier: str, value: str, tz: tzinfo) -> Sql:

@@ -86,7 +86,11 @@ def test_reference_and_token_parameters_chain_and_include(client: TestClient) ->
     for sp in (DOCTOR, INTERPRETATION):
         assert client.post("/fhir/SearchParameter", json=sp, headers=H).status_code == 201
     gp = {"resourceType": "Practitioner", "id": "gp1", "name": [{"family": "Martin"}]}
-    high = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "H"}]}
+    high = {
+        "coding": [
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "H"}
+        ]
+    }
     put_all(
         client,
         [
@@ -165,7 +169,10 @@ def test_refused_parameter_in_a_transaction_rolls_it_back(client: TestClient) ->
         "type": "transaction",
         "entry": [
             {"resource": _patient("p9", "Zaza"), "request": {"method": "PUT", "url": "Patient/p9"}},
-            {"resource": {**NICKNAME, "code": "_bad"}, "request": {"method": "POST", "url": "SearchParameter"}},
+            {
+                "resource": {**NICKNAME, "code": "_bad"},
+                "request": {"method": "POST", "url": "SearchParameter"},
+            },
         ],
     }
     r = client.post("/fhir", json=bundle, headers=H)

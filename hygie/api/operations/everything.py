@@ -22,7 +22,7 @@ from hygie.api.compartment import member_rks, member_types, paged_bundle, parse_
 from hygie.api.context import Env, FhirRequest, Result
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.search.query import Sql, one_of
+from hygie.search.query import Sql, local_reference, one_of
 from hygie.search.ranges import date_range
 
 OPERATION_DEFINITION = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
@@ -85,18 +85,19 @@ def _where(env: Env, pid: str, query: list[tuple[str, str]]) -> Sql:
     parts: list[Sql] = []
     selected = [t for t in members if chosen is None or t in chosen]
     if selected:
-        parts.append(member_rks("Patient", pid, selected, params))
+        parts.append(member_rks("Patient", pid, selected, params, base=env.base))
     supporting = tuple(t for t in SUPPORTING if chosen is None or t in chosen)
     if supporting:
-        everyone = member_rks("Patient", pid, members, params)
+        everyone = member_rks("Patient", pid, members, params, base=env.base)
         kinds = one_of("x.target_type", supporting)
+        local = local_reference(env.base, "x")
         parts.append(
             Sql(
                 # CROSS JOIN: SQLite keeps idx_reference outer, driven by the members' keys
                 "SELECT t.rk FROM idx_reference x CROSS JOIN resource t "
                 f"WHERE x.rk IN ({everyone.clause}) AND {kinds.clause} "
-                "AND t.type = x.target_type AND t.id = x.target_id",
-                (*everyone.args, *kinds.args),
+                f"AND t.type = x.target_type AND t.id = x.target_id AND {local.clause}",
+                (*everyone.args, *kinds.args, *local.args),
             )
         )
     if not parts:
