@@ -10,6 +10,8 @@ from hygie.settings import Settings
 cli = typer.Typer(help="Hygie: open-source, sovereign e-health platform on FHIR R4.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database administration.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+token_cli = typer.Typer(help="Access tokens for operators and scripts.", no_args_is_help=True)
+cli.add_typer(token_cli, name="token")
 
 
 def _version(value: bool) -> None:
@@ -111,6 +113,42 @@ def db_reindex(
         typer.echo(f"reindexed {done} resources")
     finally:
         db.close()
+
+
+@token_cli.command("issue")
+def token_issue(
+    scope: str = typer.Option(..., "--scope", help="SMART scopes, e.g. 'system/*.cruds' or 'patient/*.rs'."),
+    patient: str | None = typer.Option(None, "--patient", help="Launch context: this Patient id."),
+    ttl: int = typer.Option(3600, "--ttl", help="Lifetime in seconds (at most 30 days)."),
+) -> None:
+    """Print a bearer access token signed with this installation's key (needs the key directory
+    and the database: only operators can run it)."""
+    import time
+
+    from hygie.app import open_storage
+    from hygie.auth.keys import load_keys
+    from hygie.auth.operator import OperatorError, operator_token
+
+    settings = Settings()
+    if patient is not None:
+        db, _ = open_storage(settings)
+        try:
+            found = db.run_sync(
+                lambda s: s.one("SELECT 1 FROM resource WHERE type = 'Patient' AND id = ?", (patient,))
+            )
+        finally:
+            db.close()
+        if found is None:
+            typer.echo(f"error: no Patient/{patient} in the database", err=True)
+            raise typer.Exit(2)
+    try:
+        token = operator_token(
+            load_keys(settings.keys_dir), scope, patient=patient, ttl=ttl, now=int(time.time())
+        )
+    except OperatorError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(token)
 
 
 def main() -> None:

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     )
     default_page_size: int = Field(default=50, description="Default `_count` for history and search.")
     max_page_size: int = Field(default=1000, description="Largest accepted `_count` (server cap).")
+    search_total_limit: int = Field(
+        default=10_000,
+        description="Most matches a search counts for `Bundle.total` when `_total` is absent or "
+        "`estimate`; above it `total` is left out (PostgreSQL `estimate`: the planner's estimate). "
+        "`_total=accurate` and `_summary=count` always count exactly.",
+    )
     max_bundle_entries: int = Field(
         default=10_000, description="Most entries accepted in one batch/transaction Bundle."
     )
@@ -64,3 +70,26 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
     log_json: bool = Field(default=False, description="Log as JSON lines instead of console format.")
+    auth_required: bool = Field(
+        default=True,
+        description="Require an OAuth2 bearer token (SMART on FHIR) on the FHIR API. Only for a "
+        "closed test bench: with `false` every request acts as a system client with "
+        "`system/*.cruds` (it is logged loudly at start-up).",
+    )
+    keys_dir: Path = Field(
+        default_factory=lambda: Path.cwd() / "var" / "keys",
+        description="Directory of the server's secret keys (token signing key, audit HMAC key, "
+        "instance id), created with mode 0700 on first start. Keep it outside the database and "
+        "its backups; every server process of one installation must share it.",
+    )
+    access_token_minutes: int = Field(
+        default=60, description="Lifetime of access tokens issued to users' apps, in minutes."
+    )
+    strong_session_hours: float = Field(
+        default=4.0,
+        description="How long one strong sign-in (password + TOTP) lasts before the user must "
+        "authenticate again; within it, single sign-on across the web UI and SMART apps.",
+    )
+    audit_retention_days: int = Field(
+        default=365, description="Audit entries older than this are purged (≥ 183: 6 months minimum)."
+    )

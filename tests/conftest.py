@@ -48,6 +48,7 @@ from starlette.testclient import TestClient  # uses httpx2 (the [test] extra)
 
 from hygie.app import create_app
 from hygie.settings import Settings
+from tests.support import open_client
 
 BACKENDS = ("sqlite", "postgresql")
 POSTGRES_URL_ENV = "HYGIE_TEST_POSTGRES_URL"
@@ -225,9 +226,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def client(database_url: str) -> Iterator[Any]:
-    """In-process HTTP client over the app on ``database_url`` (lifespan run)."""
-    with TestClient(create_app(Settings(database_url=database_url))) as test_client:
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings on ``database_url`` with a key directory of the test's own."""
+    return Settings(database_url=database_url, keys_dir=tmp_path / "keys")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[Any]:
+    """In-process HTTP client over the app (lifespan run), authenticated as an operator
+    (``system/*.cruds``, the token ``hygie token issue`` prints)."""
+    with open_client(settings) as test_client:
         yield test_client
 
 
@@ -275,6 +283,10 @@ class LiveServer:
             **os.environ,
             "HYGIE_DATABASE_URL": self.database_url,
             "PYTHONUNBUFFERED": "1",
+            # Black-box tests of FHIR semantics run without tokens (every request acts as a
+            # system client: the same SQL as a system/*.cruds token); the security tests
+            # start their servers with HYGIE_AUTH_REQUIRED=true.
+            "HYGIE_AUTH_REQUIRED": "false",
             **self.extra_env,
         }
         with self.log_path.open("ab") as log:

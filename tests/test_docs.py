@@ -32,7 +32,7 @@ def test_every_setting_is_documented() -> None:
     for name, field in Settings.model_fields.items():
         row = next((line for line in doc.splitlines() if f"`HYGIE_{name.upper()}`" in line), None)
         assert row is not None, f"HYGIE_{name.upper()} missing from docs/settings.md"
-        if name != "database_url":
+        if field.default_factory is None:  # computed defaults (paths under ./var) are described
             assert f"`{field.default}`" in row, f"default of HYGIE_{name.upper()} differs"
     documented = set(re.findall(r"`HYGIE_([A-Z_]+)`", doc))
     assert documented == {n.upper() for n in Settings.model_fields}

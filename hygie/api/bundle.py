@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from hygie.api.authorize import check
 from hygie.api.bundle_entries import response_entry
 from hygie.api.checks import check_id
 from hygie.api.conditional import match, parse_criteria
@@ -119,8 +120,11 @@ def _run(env: Env, entry: Entry) -> Result:
         and entry.req.id is None
         and entry.req.operation is None
     ):
+        check(env, entry.req)
         return create(env, entry.req, rid=entry.rid)
-    return route(entry.req)(env, entry.req)
+    handler = route(entry.req)
+    check(env, entry.req)
+    return handler(env, entry.req)
 
 
 # -- transaction ---------------------------------------------------------------------------------

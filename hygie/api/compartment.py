@@ -30,6 +30,7 @@ from hygie.fhir.definitions import is_resource_type
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import compartment_params, default_registry
+from hygie.search.catalog import visible
 from hygie.search.query import Sql, Target, bad, compile_criterion, local_reference, one_of
 from hygie.storage.store import Version
 
@@ -58,7 +59,7 @@ ALL_TYPES_CONTROL = frozenset(
 )
 # Result parameters that need a single resource type.
 ALL_TYPES_REJECTED = frozenset(
-    {"_sort", "_include", "_revinclude", "_offset", "_contained", "_containedType"}
+    {"_sort", "_include", "_revinclude", "_offset", "_page", "_contained", "_containedType"}
 )
 
 
@@ -219,6 +220,7 @@ def paged_bundle(
     compartment-wide searches and ``$everything``); ``query`` is what the links carry."""
     size = page_size(env, _last(query, "_count"))
     after = parse_cursor(_last(query, "_cursor"))
+    where = guarded(env, where)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     self_link = {"relation": "self", "url": _url(env, path, query)}
     if _last(query, "_summary") == "count":
@@ -237,6 +239,14 @@ def paged_bundle(
     bundle["link"] = links
     bundle["entry"] = [search_entry(env, v, mode) for v in found]
     return Result(200, resource=bundle)
+
+
+def guarded(env: Env, where: Sql, alias: str = "r", permission: str = "s") -> Sql:
+    """``where`` and the caller's access policy on ``alias`` (hygie.auth.policy)."""
+    policy = visible(env.store.params, alias, permission)
+    if policy is None:
+        return where
+    return Sql(f"({where.clause}) AND ({policy.clause})", (*where.args, *policy.args))
 
 
 def _last(query: list[tuple[str, str]], name: str) -> str | None:

@@ -6,6 +6,7 @@ size and nesting limits. Every failure is rendered by :mod:`hygie.errors`.
 
 from __future__ import annotations
 
+import time
 import zlib
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -18,12 +19,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hygie.api import messages as _messages  # noqa: F401  (registers diagnostics)
+from hygie.api.authorize import authenticate, check
 from hygie.api.bundle import process_bundle
 from hygie.api.capabilities import capability_statement
 from hygie.api.context import Env, FhirRequest, Result
 from hygie.api.patch import JSON_PATCH
 from hygie.api.render import check_summary, dumps, shape, shape_bundle
 from hygie.api.routes import READ_ONLY, fill_path, route
+from hygie.auth.keys import Keys, load_keys
+from hygie.auth.policy import Policy
 from hygie.errors import FHIR_JSON, error_response, unexpected
 from hygie.fhir import jsonio
 from hygie.fhir.outcome import FhirError, Issue, outcome
@@ -41,10 +45,12 @@ _XML = ("xml", "application/fhir+xml", "application/xml", "text/xml", "applicati
 class FhirApi:
     """The ASGI endpoint for everything under ``/fhir``."""
 
-    def __init__(self, settings: Settings, db: Database, params: Catalog) -> None:
+    def __init__(self, settings: Settings, db: Database, params: Catalog, keys: Keys | None = None) -> None:
         self.settings = settings
         self.db = db
         self.params = params
+        self.keys = keys or load_keys(settings.keys_dir)
+        self.revoked: set[str] = set()  # revoked access-token ids (loaded by the app at start)
         self.tz = ZoneInfo(settings.timezone)
 
     async def __call__(self, request: Request) -> Response:
@@ -72,6 +78,7 @@ class FhirApi:
                 capability_statement(self.settings, base, self.params.registry), 200, pretty, {}
             )
         fill_path(req, segments)
+        policy = self._policy(request, base)
         if method in ("POST", "PUT", "PATCH"):
             await self._read_body(request, req)
         summary = check_summary(req.param("_summary"))
@@ -83,18 +90,46 @@ class FhirApi:
             if method != "POST":
                 raise FhirError.of(405, "not-supported", "method_not_allowed", method=method)
             result = await self.db.run(
-                lambda s: process_bundle(self._env(s, base, lang, stores), req.body, minimal=minimal)
+                lambda s: process_bundle(self._env(s, base, lang, stores, policy), req.body, minimal=minimal)
             )
         else:
             handler = route(req)
             write = method not in READ_ONLY and req.operation not in READ_ONLY_OPERATIONS
-            result = await self.db.run(lambda s: handler(self._env(s, base, lang, stores), req), write=write)
+
+            def work(session: Any) -> Result:
+                env = self._env(session, base, lang, stores, policy)
+                check(env, req)
+                return handler(env, req)
+
+            result = await self.db.run(work, write=write)
         if any(store.catalog_changed for store in stores):
             await self.reload_catalog()
         return self._render(result, req, base, lang, pretty, summary, elements)
 
-    def _env(self, session: Any, base: str, lang: str, stores: list[Store] | None = None) -> Env:
-        store = Store(session, self.params, self.tz)
+    def _policy(self, request: Request, base: str) -> Policy | None:
+        """The caller's access policy (None: unrestricted — auth switched off)."""
+        if not self.settings.auth_required:
+            return None
+        now = int(time.time())
+        principal = authenticate(
+            request.headers.get("authorization"),
+            self.keys,
+            audiences=(self.keys.instance, base),
+            now=now,
+            revoked=self.revoked,
+        )
+        account = principal.subject if principal.kind in ("professional", "patient") else None
+        return Policy(principal, self.params, base, now * 1000, account, self.settings.timezone)
+
+    def _env(
+        self,
+        session: Any,
+        base: str,
+        lang: str,
+        stores: list[Store] | None = None,
+        policy: Policy | None = None,
+    ) -> Env:
+        store = Store(session, self.params.scoped(policy), self.tz)
         if stores is not None:
             stores.append(store)
         return Env(store, self.settings, base, lang)

@@ -2,17 +2,23 @@
 
 Criteria compile to SQL over the index tables (:mod:`hygie.search.query`); results are ordered
 by ``_sort`` (:mod:`hygie.search.sort`, https://hl7.org/fhir/R4/search.html#sort) then by
-insertion, paged with ``_count``/``_offset``; ``_summary=count`` and ``_total``. ``_include`` and
-``_revinclude`` (:mod:`hygie.search.include`, https://hl7.org/fhir/R4/search.html#include) add
-resources to the page with ``search.mode = include``, outside ``total`` and ``_count``.
+insertion. Pages (``_count``, https://hl7.org/fhir/R4/search.html#count) are linked with opaque
+``_page`` tokens (:mod:`hygie.search.paging`, https://hl7.org/fhir/R4/http.html#paging): keyset
+paging in the default order, offset paging over a snapshot with ``_sort``; a client's own
+``_offset`` is still accepted. ``_include`` and ``_revinclude`` (:mod:`hygie.search.include`,
+https://hl7.org/fhir/R4/search.html#include) add resources to the page with
+``search.mode = include``, outside ``total`` and ``_count``.
 A compartment search (``Patient/1/Observation``, https://hl7.org/fhir/R4/search.html#compartment)
 is the same search with the membership condition of :mod:`hygie.api.compartment` added.
 
 Errors (https://hl7.org/fhir/R4/search.html#errors): strict by default; with
 ``Prefer: handling=lenient`` criteria that cannot be applied are dropped, the links carry only the
 applied parameters and an OperationOutcome entry (``search.mode = outcome``) warns about each.
-``_total`` (search.html#total): ``none`` skips the count; ``estimate`` is served exactly.
-``_count=0`` is answered as ``_summary=count`` (search.html#count).
+``_total`` (https://hl7.org/fhir/R4/search.html#total, :func:`total`): ``accurate`` counts; absent
+or ``estimate``, the count stops at ``HYGIE_SEARCH_TOTAL_LIMIT`` and ``total`` is left out above
+it (PostgreSQL ``estimate``: the planner's estimate instead); ``none`` never counts. A page known
+to be the last one needs no count. ``_count=0`` is answered as ``_summary=count``
+(search.html#count), with an exact count.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from hygie.api.bundle_entries import search_entry
 from hygie.api.checks import is_count
 from hygie.api.compartment import restriction, search_path
@@ -29,8 +37,10 @@ from hygie.api.context import Env, FhirRequest, Result
 from hygie.api.history import page_size
 from hygie.fhir.messages import register, render
 from hygie.fhir.outcome import FhirError, Issue, outcome
+from hygie.search.catalog import visible
 from hygie.search.include import MAX_INCLUDED, Include, is_include, parse_includes, resolve
-from hygie.search.query import Sql, compile_criteria, compile_lenient
+from hygie.search.paging import Page, Token, decode, encode, fetch, invalid
+from hygie.search.query import Sql, compile_criteria, compile_lenient, is_empty
 from hygie.search.sort import compile_sort, sort_values
 from hygie.storage.store import Version
 
@@ -89,7 +99,8 @@ def compile_where(
         applied, ignored = list(query), []
     clause = "r.type = ? AND r.deleted = ?"
     args: list[Any] = [rtype, False if env.store.s.dialect == "postgresql" else 0]
-    for part in [restrict, *parts] if restrict is not None else parts:
+    policy = visible(env.store.params, "r", "s")  # the access policy, inside the query
+    for part in [p for p in (restrict, policy, *parts) if p is not None]:
         clause += f" AND ({part.clause})"
         args.extend(part.args)
     return Where(clause, tuple(args), applied, ignored)
@@ -128,10 +139,10 @@ def find(
     ``restrict``: an extra condition on ``r`` (a compartment, :func:`hygie.api.compartment.restriction`).
     """
     clause, args = _where(env, rtype, criteria, restrict)
-    return _page(env, rtype, clause, args, limit=limit, offset=offset, sort=sort)
+    return _rows(env, rtype, clause, args, limit=limit, offset=offset, sort=sort)
 
 
-def _page(
+def _rows(
     env: Env, rtype: str, clause: str, args: Any, *, limit: int, offset: int, sort: list[str] | None
 ) -> list[Version]:
     order = compile_sort(rtype, sort or [], env.store.params, env.store.s.dialect)
@@ -144,7 +155,9 @@ def _page(
 
 def included(env: Env, matches: list[Version], specs: list[Include]) -> tuple[list[Version], bool]:
     """Resources ``_include``/``_revinclude`` add to a page of ``matches``; True if capped."""
-    found = resolve([(v.rk, v.type, v.id) for v in matches], specs, env.store.params, env.store.select)
+    found = resolve(
+        [(v.rk, v.type, v.id) for v in matches], specs, env.store.params, env.store.select, base=env.base
+    )
     versions = [v for v in env.store.read_many(found.rks) if not v.deleted]
     return versions, found.truncated
 
@@ -159,15 +172,77 @@ def _count(env: Env, clause: str, args: Any) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def total_mode(req: FhirRequest) -> str:
-    """``_total`` (https://hl7.org/fhir/R4/search.html#total): ``none``, ``estimate`` or
-    ``accurate`` (the default); anything else → 400. ``estimate`` is served exactly."""
+def total_mode(req: FhirRequest) -> str | None:
+    """``_total`` (https://hl7.org/fhir/R4/search.html#total): ``none``, ``estimate``,
+    ``accurate``, or None when absent; anything else → 400."""
     value = req.param("_total")
-    if value is None:
-        return "accurate"
-    if value not in TOTAL_MODES:
+    if value is not None and value not in TOTAL_MODES:
         raise FhirError.of(400, "invalid", "bad_param", name="_total", value=value[:32])
     return value
+
+
+def total(env: Env, mode: str | None, where: Sql, page: Page, found: int) -> int | None:
+    """``Bundle.total`` of a page of ``found`` matches, or None to leave it out.
+
+    - ``none``: None, nothing counted;
+    - a page known to be the last one: its position plus its length, nothing counted;
+    - ``accurate``: ``count(*)`` of the matches;
+    - absent or ``estimate``: the matches counted up to ``HYGIE_SEARCH_TOTAL_LIMIT``; above it
+      None (R4 lets a server leave ``total`` out), except ``estimate`` on PostgreSQL: the
+      planner's row estimate (at least the limit + 1).
+
+    Sorted pages count the matches of their snapshot (:mod:`hygie.search.paging`).
+    """
+    if mode == "none":
+        return None
+    if not page.more and page.start is not None and (found or page.start == 0):
+        return page.start + found
+    if page.snapshot is not None:
+        where = Sql(f"{where.clause} AND {page.snapshot.clause}", (*where.args, *page.snapshot.args))
+    if mode == "accurate":
+        return _count(env, where.clause, where.args)
+    limit = env.settings.search_total_limit
+    rows = env.store.select(
+        f"SELECT count(*) FROM (SELECT 1 FROM resource r WHERE {where.clause} LIMIT ?) capped",
+        (*where.args, limit + 1),
+    )
+    counted = int(rows[0][0]) if rows else 0
+    if counted <= limit:
+        return counted
+    if mode == "estimate" and env.store.s.dialect == "postgresql":
+        return max(limit + 1, _estimate(env, where))
+    return None
+
+
+def _estimate(env: Env, where: Sql) -> int:
+    """PostgreSQL's estimate of the number of matches (``EXPLAIN``, nothing is run)."""
+    rows = env.store.select(
+        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM resource r WHERE {where.clause}", where.args
+    )
+    plan: Any = rows[0][0] if rows else None
+    if isinstance(plan, (str, bytes)):
+        plan = orjson.loads(plan)
+    try:
+        return int(plan[0]["Plan"]["Plan Rows"])
+    except (TypeError, LookupError, ValueError):
+        return 0
+
+
+def position(req: FhirRequest) -> tuple[Token | None, int]:
+    """The page asked for: a ``_page`` token (:mod:`hygie.search.paging`) or a client's
+    ``_offset`` (a plain number of matches to skip; empty means 0). Both together → 400."""
+    pages = [value for name, value in req.query if name == "_page"]
+    offsets = [value for name, value in req.query if name == "_offset"]
+    if pages and offsets:
+        raise FhirError.of(400, "invalid", "page_and_offset")
+    if len(pages) > 1:
+        raise invalid()
+    if pages:
+        return decode(pages[0]), 0
+    offset_text = offsets[0] if offsets and offsets[0] else "0"
+    if not is_count(offset_text):
+        raise FhirError.of(400, "invalid", "bad_param", name="_offset", value=offset_text[:32])
+    return None, int(offset_text)
 
 
 def search(env: Env, req: FhirRequest) -> Result:
@@ -175,21 +250,18 @@ def search(env: Env, req: FhirRequest) -> Result:
     count_text = req.param("_count")
     count_only = req.param("_summary") == "count" or count_text == "0"  # search.html#count
     size = 0 if count_text == "0" else page_size(env, count_text)
-    offset_text = req.param("_offset") or "0"
-    if not is_count(offset_text):
-        raise FhirError.of(400, "invalid", "bad_param", name="_offset", value=offset_text[:32])
-    offset = int(offset_text)
+    token, offset = position(req)
     totals = total_mode(req)
     sort = sort_values(req.query)
-    compile_sort(req.type, sort, env.store.params, env.store.s.dialect)  # 400 early, even for counts
+    order = compile_sort(req.type, sort, env.store.params, env.store.s.dialect)  # 400 early, even for counts
     specs = parse_includes(req.type, req.query, env.store.params)
-    restrict = restriction(req, env.store.params)
+    restrict = restriction(req, env.store.params, env.base)
     path = search_path(req)
     lenient = handling(req) == "lenient"
-    criteria = [(k, v) for k, v in req.query if not is_include(k)]
+    criteria = [(k, v) for k, v in req.query if not is_include(k) and k != "_page"]
     where = compile_where(env, req.type, criteria, restrict, lenient=lenient)
     dropped = set(criteria) - set(where.applied) if where.ignored else set()
-    query = [pair for pair in req.query if pair not in dropped]
+    query = [pair for pair in req.query if pair not in dropped and not is_empty(*pair)]  # as applied
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if count_only:
         bundle["total"] = _count(env, where.clause, where.args)
@@ -197,16 +269,12 @@ def search(env: Env, req: FhirRequest) -> Result:
         if where.ignored:
             bundle["entry"] = [_outcome_entry(env, where.ignored)]
         return Result(200, resource=bundle)
-    found = _page(env, req.type, where.clause, where.args, limit=size + 1, offset=offset, sort=sort)
-    more = len(found) > size
-    found = found[:size]
-    if totals != "none":
-        bundle["total"] = (
-            offset + len(found)
-            if not more and (found or offset == 0)
-            else _count(env, where.clause, where.args)
-        )
-    bundle["link"] = _links(env, path, query, offset, size, more)
+    condition = Sql(where.clause, where.args)
+    page = fetch(env.store.select, condition, order if sort else None, size=size, token=token, offset=offset)
+    found = env.store.read_many(page.rks)
+    if (count := total(env, totals, condition, page, len(found))) is not None:
+        bundle["total"] = count
+    bundle["link"] = _links(env, path, query, page)
     entries = [search_entry(env, v) for v in found]
     extra, truncated = included(env, found, specs)
     entries.extend(search_entry(env, v, "include") for v in extra)
@@ -219,17 +287,17 @@ def search(env: Env, req: FhirRequest) -> Result:
     return Result(200, resource=bundle)
 
 
-def _links(
-    env: Env, path: str, query: list[tuple[str, str]], offset: int, size: int, more: bool
-) -> list[dict[str, str]]:
-    base = [(k, v) for k, v in query if k != "_offset"]
-    links = [{"relation": "self", "url": _url(env, path, query)}]
-    if offset:
-        links.append({"relation": "first", "url": _url(env, path, base)})
-        previous = [*base, ("_offset", str(max(0, offset - size)))]
-        links.append({"relation": "previous", "url": _url(env, path, previous)})
-    if more:
-        links.append({"relation": "next", "url": _url(env, path, [*base, ("_offset", str(offset + size))])})
+def _links(env: Env, path: str, query: list[tuple[str, str]], page: Page) -> list[dict[str, str]]:
+    """``self`` (the page as asked), ``first`` (no position), ``previous`` and ``next`` (a
+    ``_page`` token after the search parameters) — https://hl7.org/fhir/R4/http.html#paging."""
+    base = [(k, v) for k, v in query if k not in ("_page", "_offset")]
+    links = [
+        {"relation": "self", "url": _url(env, path, query)},
+        {"relation": "first", "url": _url(env, path, base)},
+    ]
+    for relation, token in (("previous", page.previous), ("next", page.next)):
+        if token is not None:
+            links.append({"relation": relation, "url": _url(env, path, [*base, ("_page", encode(token))])})
     return links
 
 

@@ -12,12 +12,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import RESOURCE_BASES, Registry, default_registry, params_from_resource
 from hygie.search.extract import plan_for
+
+if TYPE_CHECKING:
+    from hygie.search.query import Sql
+
+
+class Guard(Protocol):
+    """The access policy of one request, as the search compilers see it (hygie.auth.policy)."""
+
+    def visible(self, alias: str, permission: str = "r") -> Sql | None:
+        """Condition on the ``resource`` row ``alias`` for rows the caller may ``permission``
+        (``r`` read, ``s`` search); ``None``: no restriction."""
+        ...
+
+    def allows(self, rtype: str, permission: str) -> bool:
+        """Whether the caller may ``permission`` (c r u d s) resources of ``rtype`` at all."""
+        ...
 
 register(
     {
@@ -28,16 +44,38 @@ register(
     }
 )
 _CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
+# Parameters Hygie adds to the official set, as SearchParameter resources (searchable by anyone).
+BUILTIN: tuple[dict[str, Any], ...] = (
+    {
+        "resourceType": "SearchParameter",
+        "url": "https://hygie.health/fhir/SearchParameter/Consent-provision-type",
+        "name": "provision-type",
+        "status": "active",
+        "description": "deny | permit of the Consent's root provision (the access policy reads it: "
+        "an active deny Consent naming a professional or organisation as actor blocks them).",
+        "code": "provision-type",
+        "base": ["Consent"],
+        "type": "token",
+        "expression": "Consent.provision.type",
+    },
+)
 
 
 class Catalog(Mapping[tuple[str, str], int]):
     """``(resource type, code) → pid`` for every searchable parameter, plus its registry."""
 
-    __slots__ = ("_pids", "registry")
+    __slots__ = ("_pids", "guard", "registry")
 
-    def __init__(self, registry: Registry, pids: Mapping[tuple[str, str], int]) -> None:
+    def __init__(
+        self, registry: Registry, pids: Mapping[tuple[str, str], int], guard: Guard | None = None
+    ) -> None:
         self.registry = registry
-        self._pids = dict(pids)
+        self._pids = pids if isinstance(pids, dict) else dict(pids)
+        self.guard = guard
+
+    def scoped(self, guard: Guard | None) -> Catalog:
+        """The same parameters under one request's access policy (shares the pid map)."""
+        return Catalog(self.registry, self._pids, guard)
 
     def __getitem__(self, key: tuple[str, str]) -> int:
         return self._pids[key]
@@ -53,6 +91,14 @@ class Catalog(Mapping[tuple[str, str], int]):
 
     def __len__(self) -> int:
         return len(self._pids)
+
+
+def visible(pids: Mapping[tuple[str, str], int], alias: str, permission: str = "r") -> Sql | None:
+    """The access-policy condition on ``resource`` alias ``alias`` (None: unrestricted).
+
+    Every query over ``resource`` rows adds it: ARCHITECTURE principle 5."""
+    guard = pids.guard if isinstance(pids, Catalog) else None
+    return guard.visible(alias, permission) if guard is not None else None
 
 
 def registry_of(pids: Mapping[tuple[str, str], int]) -> Registry:
@@ -120,7 +166,7 @@ def with_custom(resources: Iterable[Mapping[str, Any]]) -> tuple[Registry, list[
     """
     registry = default_registry()
     refused: list[tuple[str, str]] = []
-    for resource in resources:
+    for resource in (*BUILTIN, *resources):
         if not is_active(resource):
             continue
         try:

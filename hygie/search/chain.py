@@ -35,7 +35,7 @@ from datetime import tzinfo
 
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.search.catalog import registry_of
+from hygie.search.catalog import registry_of, visible
 from hygie.search.query import NAME_LIMIT, Sql, Target, compile_criterion, local_reference, one_of
 
 MAX_DEPTH = 4
@@ -129,7 +129,7 @@ def _forward(
         Target(next_types, res), rest, raw, pids, tz, depth=level, label=label, base=base
     )
     via = one_of(f"{ref}.pid", ref_pids)
-    local = local_reference(base, ref)
+    local = _policy(pids, res, local_reference(base, ref))
     if inner.clause.startswith(f"{res}.rk IN ("):
         # A set of row keys: the targets are read by key, the type filter goes on the reference
         # row (idx_reference_s ends with target_type) and only when some target types are left out.
@@ -182,7 +182,7 @@ def _reverse(
     inner = compile_criterion(
         Target((source,), res), rest, raw, pids, tz, depth=level, label=label, base=base
     )
-    local = local_reference(base, ref)
+    local = _policy(pids, res, local_reference(base, ref))
     # The pid implies the source type; the type is spelt out only when the inner criterion is not a
     # set of row keys (by id, by date, a negation), so that the (type, id) index finds the sources.
     by_key = inner.clause.startswith(f"{res}.rk IN (")
@@ -193,6 +193,15 @@ def _reverse(
         f" AND {ref}.rk = {res}.rk AND {ref}.pid = ? AND {ref}.target_type = ? AND {local.clause})",
         (*kinds.args, *inner.args, *ref_pids, target.types[0], *local.args),
     )
+
+
+def _policy(pids: Mapping[tuple[str, str], int], alias: str, local: Sql) -> Sql:
+    """The local-reference condition, and the access policy on the linked rows: a chain or
+    ``_has`` never tests resources the caller may not search (HAPI #6065, Medplum #9973)."""
+    policy = visible(pids, alias, "s")
+    if policy is None:
+        return local
+    return Sql(f"{local.clause} AND ({policy.clause})", (*local.args, *policy.args))
 
 
 def _reference_param(

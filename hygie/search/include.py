@@ -33,7 +33,7 @@ from typing import Any
 
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.search.catalog import registry_of
+from hygie.search.catalog import registry_of, visible
 from hygie.search.query import Sql, local_reference
 
 ITERATE_LEVELS = 3  # levels of :iterate after the first pass over the matches
@@ -195,6 +195,13 @@ def resolve(
     return result
 
 
+def _policy(pids: Mapping[tuple[str, str], int], alias: str) -> Sql:
+    """`` AND <access policy>`` on included rows (empty when unrestricted): an include never
+    returns what the caller may not read (Microsoft FHIR server PR #5683)."""
+    policy = visible(pids, alias, "r")
+    return Sql("", ()) if policy is None else Sql(f" AND ({policy.clause})", policy.args)
+
+
 def _by_type(frontier: Sequence[Node]) -> dict[str, list[Node]]:
     groups: dict[str, list[Node]] = {}
     for node in frontier:
@@ -233,6 +240,7 @@ def _forward(
 ) -> list[Sql]:
     """``_include``: the resources named by the frontier's references."""
     out: list[Sql] = []
+    policy = _policy(pids, "t")
     for rtype, nodes in sorted(_by_type(frontier).items()):
         cond = _pid_condition(
             (_keys(s, pids, rtype), s.target) for s in specs if not s.reverse and s.source in (rtype, None)
@@ -246,8 +254,8 @@ def _forward(
                     "SELECT DISTINCT t.rk, t.type, t.id FROM idx_reference x "
                     "JOIN resource t ON t.type = x.target_type AND t.id = x.target_id "
                     f"WHERE x.rk IN ({','.join('?' * len(rks))}) AND ({cond.clause}) AND NOT t.deleted"
-                    f" AND {local.clause}",
-                    (*rks, *cond.args, *local.args),
+                    f" AND {local.clause}{policy.clause}",
+                    (*rks, *cond.args, *local.args, *policy.args),
                 )
             )
     return out
@@ -258,6 +266,7 @@ def _reverse(
 ) -> list[Sql]:
     """``_revinclude``: the resources whose references name the frontier."""
     out: list[Sql] = []
+    policy = _policy(pids, "s")
     for rtype, nodes in sorted(_by_type(frontier).items()):
         applicable = [s for s in specs if s.reverse and s.target in (None, rtype)]
         if not applicable:
@@ -274,8 +283,8 @@ def _reverse(
                     "SELECT DISTINCT x.rk, s.type, s.id FROM idx_reference x "
                     "JOIN resource s ON s.rk = x.rk "
                     f"WHERE x.target_type = ? AND x.target_id IN ({','.join('?' * len(ids))}) "
-                    f"AND ({cond.clause}) AND NOT s.deleted AND {local.clause}",
-                    (rtype, *ids, *cond.args, *local.args),
+                    f"AND ({cond.clause}) AND NOT s.deleted AND {local.clause}{policy.clause}",
+                    (rtype, *ids, *cond.args, *local.args, *policy.args),
                 )
             )
     return out

@@ -32,6 +32,7 @@ CONTROL = frozenset(
     {
         "_count",
         "_offset",
+        "_page",
         "_sort",
         "_include",
         "_revinclude",

@@ -8,6 +8,8 @@ session run in one database transaction:
   thread (the event loop), which serialises writers without lock hand-offs — the fastest shape
   for one core. A ``threading.Lock`` keeps it safe when called from other threads (CLI, tests).
 - PostgreSQL: a psycopg connection pool; work runs in a worker thread so requests overlap.
+  A background thread (:class:`PostgresStatistics`) refreshes the planner's statistics of the
+  tables that changed a lot since their last ``ANALYZE`` (bulk loads outrun autovacuum).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import anyio.to_thread
 
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
+from hygie.logging import get_logger
 from hygie.storage.migrations import MIGRATIONS, Dialect
 
 T = TypeVar("T")
@@ -245,10 +248,29 @@ class SQLiteDatabase(Database):
             self._conn.close()
 
 
+ANALYZE_EVERY = 5.0  # seconds between two looks at pg_stat_user_tables
+ANALYZE_MIN_ROWS = 1_000  # rows changed before a table is worth a new ANALYZE ...
+ANALYZE_FRACTION = 0.1  # ... and the share of its rows that must have changed
+# psycopg prepares a statement run 5 times on a connection; PostgreSQL then plans it once for
+# any parameter value (a generic plan), blind to how selective this code or date window is: a
+# search repeated on a warm server got the plan of an average value (2-3x slower on the search
+# benchmark's chained, date-window and category shapes). Plan with the actual values; a later
+# ``-c plan_cache_mode=…`` in ``HYGIE_POSTGRES_OPTIONS`` overrides it.
+CUSTOM_PLANS = "-c plan_cache_mode=force_custom_plan"
+_ANALYZE_LOCK = 8675310  # advisory lock: one ANALYZE round at a time across servers
+_STALE_TABLES = """SELECT relname, n_ins_since_vacuum >= threshold FROM (
+    SELECT relname, n_mod_since_analyze, n_ins_since_vacuum, greatest(%s, %s * n_live_tup) AS threshold
+    FROM pg_stat_user_tables WHERE schemaname = current_schema()) t
+    WHERE n_mod_since_analyze >= threshold OR n_ins_since_vacuum >= threshold
+    ORDER BY greatest(n_mod_since_analyze, n_ins_since_vacuum) DESC"""
+
+
 class PostgresDatabase(Database):
     dialect: Dialect = "postgresql"
 
-    def __init__(self, url: str, pool_size: int = 10, options: str = "") -> None:
+    def __init__(
+        self, url: str, pool_size: int = 10, options: str = "", *, analyze_every: float = ANALYZE_EVERY
+    ) -> None:
         from psycopg_pool import ConnectionPool
 
         self.url = url
@@ -256,12 +278,13 @@ class PostgresDatabase(Database):
             url,
             min_size=1,
             max_size=max(pool_size, 1),
-            kwargs={"autocommit": True, **({"options": options} if options else {})},
+            kwargs={"autocommit": True, "options": f"{CUSTOM_PLANS} {options}".strip()},
             open=True,
             name="hygie",
         )
         self._pool.wait(timeout=30)
         self._limiter = anyio.CapacityLimiter(max(pool_size, 1))
+        self.statistics = PostgresStatistics(url, every=analyze_every)
 
     def run_sync(self, work: Callable[[Session], T], *, write: bool = True) -> T:
         from psycopg import errors
@@ -282,7 +305,121 @@ class PostgresDatabase(Database):
         return await anyio.to_thread.run_sync(lambda: self.run_sync(work, write=write), limiter=self._limiter)
 
     def close(self) -> None:
+        self.statistics.close()
         self._pool.close()
+
+
+class PostgresStatistics:
+    """Planner statistics kept fresh after bulk writes, off the request path.
+
+    Autovacuum analyses a table once ``n_mod_since_analyze`` passes 10 % of its rows, but only at
+    its next nap (up to a minute per database) and after its other work: right after an import
+    the planner still believes the tables are small and picks scans. Every ``every`` seconds a
+    daemon thread reads ``pg_stat_user_tables`` on a connection of its own and runs ``ANALYZE``
+    on each table of the schema whose inserted, updated and deleted rows since its last analyse
+    reach ``max(min_rows, fraction × live rows)`` — the same rule as autovacuum's, without the
+    wait. A table whose *inserted* rows since its last vacuum reach that threshold gets
+    ``VACUUM (ANALYZE)`` instead: the vacuum marks its new pages all-visible, without which the
+    planner cannot count on index-only scans (``resource (type, deleted, rk)``, migration 6) and
+    reads the heap. The threshold grows with the table, so a load that multiplies a table's size
+    costs a logarithmic number of rounds (an ``ANALYZE`` samples a bounded number of rows; a
+    vacuum reads the pages written since the last one). One round at a time: the thread runs
+    them in turn and an advisory lock keeps other servers on the same database from running one
+    at the same moment. Errors are logged, never raised; ``close`` stops the thread and cancels
+    a running command.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        every: float = ANALYZE_EVERY,
+        min_rows: int = ANALYZE_MIN_ROWS,
+        fraction: float = ANALYZE_FRACTION,
+    ) -> None:
+        self._url = url
+        self._every = every
+        self._min_rows = min_rows
+        self._fraction = fraction
+        self._log = get_logger("hygie.storage.statistics")
+        self._closing = threading.Event()
+        self._round = threading.Lock()
+        self._conn: Any = None
+        self._thread: threading.Thread | None = None
+        if every > 0:
+            self._thread = threading.Thread(target=self._loop, name="hygie-pg-analyze", daemon=True)
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """True while the background thread runs (False when built with ``every=0``)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def analyze_changed(self) -> list[str]:
+        """One round: analyse (and vacuum) every table over the threshold; the tables, in order.
+
+        An empty list when nothing changed enough, when another server holds the round, or when
+        the statistics are being closed."""
+        from psycopg import sql
+
+        with self._round:
+            if self._closing.is_set():
+                return []
+            conn = self._connection()
+            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_ANALYZE_LOCK,)).fetchone()[0]:
+                return []
+            try:
+                stale = conn.execute(_STALE_TABLES, (self._min_rows, self._fraction)).fetchall()
+                done = []
+                for table, inserted in stale:
+                    if self._closing.is_set():
+                        break
+                    command = "VACUUM (ANALYZE) {}" if inserted else "ANALYZE {}"
+                    conn.execute(sql.SQL(command).format(sql.Identifier(table)))
+                    done.append(str(table))
+                return done
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_ANALYZE_LOCK,))
+
+    def _connection(self) -> Any:
+        import psycopg
+
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._url, autocommit=True, application_name="hygie-analyze")
+        return self._conn
+
+    def _loop(self) -> None:
+        while not self._closing.wait(self._every):
+            try:
+                done = self.analyze_changed()
+            except Exception as exc:  # the server restarted, a table was dropped...: next round
+                if not self._closing.is_set():
+                    self._log.warning("analyze_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+                self._disconnect()
+                continue
+            if done:
+                self._log.info("analyzed", count=len(done))
+
+    def _disconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._conn is not None:
+                self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        """Stop the thread (cancelling a running ``ANALYZE``) and close its connection."""
+        self._closing.set()
+        conn = self._conn
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.cancel()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._round.acquire(timeout=10):
+            try:
+                self._disconnect()
+            finally:
+                self._round.release()
 
 
 def conflict() -> FhirError:

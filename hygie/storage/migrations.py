@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from hygie.storage.migrations_auth import AUTH_MIGRATION
+
 Dialect = Literal["sqlite", "postgresql"]
 
 _SQLITE_1 = [
@@ -207,12 +209,33 @@ _M5_DATE_HIGH: dict[Dialect, list[str]] = {
     "postgresql": ["CREATE INDEX idx_date_h ON idx_date (pid, high)"],
 }
 
+# -- migration 6: query plans that scale (tests/integration/test_query_plans.py) -------------------
+# - ``idx_quantity (pid, value)``: a quantity criterion without a unit (``value-quantity=gt100``)
+#   is a range scan of its parameter's rows instead of a walk through every row of the parameter
+#   (the ``(pid, code, value)`` index cannot range on ``value`` without a ``code``).
+# - PostgreSQL ``resource (type, deleted, rk)``: the matches of a type are an index-only range, in
+#   key order; without it, a count or a page over many matches scans the whole ``resource`` heap
+#   (SQLite's ``rk`` is the rowid and its tables are clustered: it needs no such index).
+# - PostgreSQL extended statistics on ``idx_token (pid, system, code)``: a code is frequent for
+#   one parameter only (``vital-signs`` for Observation.category); assumed independent, the
+#   planner underestimated such criteria by 10-20x and probed ``resource`` once per match.
+_M6_SCALE: dict[Dialect, list[str]] = {
+    "sqlite": ["CREATE INDEX idx_quantity_v ON idx_quantity (pid, value)"],
+    "postgresql": [
+        "CREATE INDEX idx_quantity_v ON idx_quantity (pid, value)",
+        "CREATE INDEX resource_live ON resource (type, deleted, rk)",
+        "CREATE STATISTICS idx_token_codes (mcv) ON pid, system, code FROM idx_token",
+    ],
+}
+
 MIGRATIONS: list[dict[Dialect, list[str]]] = [
     {"sqlite": _SQLITE_1, "postgresql": _PG_1},
     _M2_COMPOSITE,
     _M3_FULLTEXT,
     _M4_REFERENCE,
     _M5_DATE_HIGH,
+    _M6_SCALE,
+    AUTH_MIGRATION,  # 7: accounts, OAuth2/SMART, grants, audit ledger (migrations_auth.py)
 ]
 
 INDEX_TABLES = (

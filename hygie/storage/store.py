@@ -19,8 +19,18 @@ from typing import Any
 import structlog
 
 from hygie.fhir import jsonio
+from hygie.fhir.messages import register
+from hygie.fhir.outcome import FhirError
 from hygie.search import fulltext
-from hygie.search.catalog import Catalog, check_custom, index_keys, is_active, registry_of, with_custom
+from hygie.search.catalog import (
+    Catalog,
+    check_custom,
+    index_keys,
+    is_active,
+    registry_of,
+    visible,
+    with_custom,
+)
 from hygie.search.composite import COLUMNS as COMPOSITE_COLUMNS
 from hygie.search.extract import IndexRows, extract
 from hygie.storage.database import COPY_THRESHOLD, Session
@@ -58,6 +68,20 @@ _FULLTEXT_DELETE = {
     "postgresql": "DELETE FROM fulltext_doc WHERE rk = ?",
 }
 _log = structlog.get_logger("hygie.storage")
+register(
+    {
+        "forbidden_interaction": {
+            "fr": "Accès refusé : vos autorisations ne permettent pas cette action "
+            "({permission}) sur {type}.",
+            "en": "Access denied: your authorisations do not allow this action ({permission}) on {type}.",
+        },
+        "forbidden_write": {
+            "fr": "Accès refusé : la ressource {type} écrite serait hors des dossiers "
+            "auxquels vous avez accès.",
+            "en": "Access denied: the {type} written would fall outside the records you may access.",
+        },
+    }
+)
 # Columns stored as '' when absent (primary-key members cannot be NULL).
 _NOT_NULL = {"token": (1, 2), "reference": (1, 2, 3), "quantity": (1, 2)}
 
@@ -197,13 +221,16 @@ class Store:
 
     # -- reads -----------------------------------------------------------------------------
     def read(self, rtype: str, rid: str, *, for_update: bool = False) -> Version | None:
+        """The current version, or None when absent *or not visible to the caller* (a denied read
+        looks exactly like an absent resource)."""
         self.flush()
         lock = " FOR UPDATE OF r" if for_update and self.s.dialect == "postgresql" else ""
+        policy, policy_args = self._policy()
         row = self.s.one(
             "SELECT r.rk, r.vid, r.deleted, r.last_updated, v.method, v.body, v.seq "
             "FROM resource r JOIN resource_version v ON v.rk = r.rk AND v.vid = r.vid "
-            f"WHERE r.type = ? AND r.id = ?{lock}",
-            (rtype, rid),
+            f"WHERE r.type = ? AND r.id = ?{policy}{lock}",
+            (rtype, rid, *policy_args),
         )
         if row is None:
             return None
@@ -212,11 +239,12 @@ class Store:
 
     def vread(self, rtype: str, rid: str, vid: int) -> Version | None:
         self.flush()
+        policy, policy_args = self._policy()
         row = self.s.one(
             "SELECT r.rk, v.deleted, v.last_updated, v.method, v.body, v.seq "
             "FROM resource r JOIN resource_version v ON v.rk = r.rk "
-            "WHERE r.type = ? AND r.id = ? AND v.vid = ?",
-            (rtype, rid, vid),
+            f"WHERE r.type = ? AND r.id = ? AND v.vid = ?{policy}",
+            (rtype, rid, vid, *policy_args),
         )
         if row is None:
             return None
@@ -229,14 +257,15 @@ class Store:
             return []
         self.flush()
         found: dict[int, Version] = {}
+        policy, policy_args = self._policy()  # defence in depth: callers' queries filter already
         for start in range(0, len(rks), 500):
             chunk = list(rks[start : start + 500])
             marks = ",".join("?" * len(chunk))
             for rk, rtype, rid, vid, deleted, ms, method, body, seq in self.s.all(
                 "SELECT r.rk, r.type, r.id, r.vid, r.deleted, r.last_updated, v.method, v.body, v.seq "
                 "FROM resource r JOIN resource_version v ON v.rk = r.rk AND v.vid = r.vid "
-                f"WHERE r.rk IN ({marks})",
-                chunk,
+                f"WHERE r.rk IN ({marks}){policy}",
+                (*chunk, *policy_args),
             ):
                 found[rk] = Version(
                     rtype, rid, vid, ms, bool(deleted), method, None if deleted else unpack(body), rk, seq
@@ -246,6 +275,7 @@ class Store:
     # -- writes ----------------------------------------------------------------------------
     def create(self, rtype: str, resource: dict[str, Any], rid: str | None = None) -> Version:
         """Store a new resource (server id unless ``rid``); the caller checks ``rid`` is free."""
+        self._may(rtype, "c")
         rid = rid or new_id()
         ms = now_ms()
         self._check_search_param(rtype, resource)
@@ -255,21 +285,27 @@ class Store:
             (rtype, rid, self._false, ms),
         )
         assert row is not None
-        return self._write_version(row[0], rtype, rid, 1, ms, "POST", stored, reindex=False)
+        version = self._write_version(row[0], rtype, rid, 1, ms, "POST", stored, reindex=False)
+        self._check_written(version.rk, rtype, "c")
+        return version
 
     def update(self, current: Version, resource: dict[str, Any], method: str = "PUT") -> Version:
         """Store a new version over ``current`` (which may be a deletion)."""
+        self._may(current.type, "u")
         vid = current.vid + 1
         ms = max(now_ms(), current.last_updated)
         self._check_search_param(current.type, resource)
         stored = stamp(resource, current.type, current.id, vid, ms)
         self._statements.append((_SET_CURRENT, (vid, self._false, ms, current.rk)))
-        return self._write_version(
+        version = self._write_version(
             current.rk, current.type, current.id, vid, ms, method, stored, reindex=not current.deleted
         )
+        self._check_written(version.rk, current.type, "u")
+        return version
 
     def delete(self, current: Version) -> Version:
         """Record a deletion version over a live ``current`` version."""
+        self._may(current.type, "d")
         vid = current.vid + 1
         ms = max(now_ms(), current.last_updated)
         self._statements.append((_SET_CURRENT, (vid, self._true, ms, current.rk)))
@@ -277,6 +313,26 @@ class Store:
         self._clear_index(current.rk)
         self.catalog_changed |= current.type == "SearchParameter"
         return Version(current.type, current.id, vid, ms, True, "DELETE", None, current.rk)
+
+    # -- access policy (hygie.auth.policy, carried by the catalog) -------------------------------
+    def _policy(self, alias: str = "r", permission: str = "r") -> tuple[str, tuple[Any, ...]]:
+        """`` AND <condition>`` on ``alias`` for the caller's visible rows ('' when unrestricted)."""
+        cond = visible(self.params, alias, permission)
+        return ("", ()) if cond is None else (f" AND ({cond.clause})", cond.args)
+
+    def _may(self, rtype: str, permission: str) -> None:
+        guard = self.params.guard if isinstance(self.params, Catalog) else None
+        if guard is not None and not guard.allows(rtype, permission):
+            raise FhirError.of(403, "forbidden", "forbidden_interaction", type=rtype, permission=permission)
+
+    def _check_written(self, rk: int, rtype: str, permission: str) -> None:
+        """The version just written must be one the caller may see: nobody writes into a record
+        (a patient's compartment) they have no access to, or moves a resource out of theirs."""
+        policy, policy_args = self._policy("r", permission)
+        if not policy:
+            return
+        if not self.select(f"SELECT 1 FROM resource r WHERE r.rk = ?{policy}", (rk, *policy_args)):
+            raise FhirError.of(403, "forbidden", "forbidden_write", type=rtype)
 
     def _check_search_param(self, rtype: str, resource: dict[str, Any]) -> None:
         """An active SearchParameter must be usable before it is stored (422 otherwise)."""
@@ -395,6 +451,10 @@ class Store:
         if before_seq is not None:
             where.append("v.seq < ?")
             args.append(before_seq)
+        policy, policy_args = self._policy()
+        if policy:
+            where.append(policy.removeprefix(" AND "))
+            args.extend(policy_args)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self.select(
             "SELECT r.rk, r.type, r.id, v.vid, v.deleted, v.last_updated, v.method, v.body, v.seq "

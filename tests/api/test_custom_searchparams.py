@@ -15,10 +15,10 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from hygie.app import create_app
 from hygie.cli import cli
 from hygie.settings import Settings
 from tests.api.support import H, put_all, search_ids
+from tests.support import open_client
 
 NICKNAME = {
     "resourceType": "SearchParameter",
@@ -184,7 +184,7 @@ def test_reindex_indexes_older_resources_and_restart_keeps_parameter(
     database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     settings = Settings(database_url=database_url)
-    with TestClient(create_app(settings)) as client:
+    with open_client(settings) as client:
         put_all(client, [_patient("old", "Béné")])  # stored before the parameter exists
         assert client.post("/fhir/SearchParameter", json=NICKNAME, headers=H).status_code == 201
         put_all(client, [_patient("new", "Bébert")])
@@ -194,7 +194,7 @@ def test_reindex_indexes_older_resources_and_restart_keeps_parameter(
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["db", "reindex", "--type", "Patient"])
     assert result.exit_code == 0, result.output
-    with TestClient(create_app(settings)) as client:  # a restarted server
+    with open_client(settings) as client:  # a restarted server
         assert search_ids(client, "Patient?nickname=bene") == {"old"}
         assert search_ids(client, "Patient?nickname=b") == {"old", "new"}
 

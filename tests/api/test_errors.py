@@ -7,8 +7,8 @@ import gzip
 import pytest
 from starlette.testclient import TestClient
 
-from hygie.app import create_app
 from hygie.settings import Settings
+from tests.support import open_client
 
 H = {"content-type": "application/fhir+json"}
 
@@ -74,7 +74,7 @@ def test_method_not_allowed(client: TestClient) -> None:
 
 
 def test_body_too_large(database_url: str) -> None:
-    with TestClient(create_app(Settings(database_url=database_url, max_body_bytes=1000))) as small:
+    with open_client(Settings(database_url=database_url, max_body_bytes=1000)) as small:
         big = b'{"resourceType":"Patient","name":[{"text":"' + b"a" * 2000 + b'"}]}'
         assert_outcome(small.post("/fhir/Patient", content=big, headers=H), 413)
         bomb = gzip.compress(big * 100)

@@ -127,7 +127,7 @@ def test_lenient_prefer_forms_post_paging_and_count(client: TestClient) -> None:
     # Paging links carry only the applied parameters.
     bundle = bundle_of(client, "/fhir/Patient?zz=1&_count=1&_sort=family", LENIENT)
     assert matches(bundle) == {"p2"} and bundle["total"] == 3
-    assert params(link(bundle, "next")) == [("_count", "1"), ("_sort", "family"), ("_offset", "1")]
+    assert [k for k, _ in params(link(bundle, "next"))] == ["_count", "_sort", "_page"]
     # _summary=count and _count=0 with an ignored parameter: the total and the warning.
     for extra in ("_summary=count", "_count=0"):
         bundle = bundle_of(client, f"/fhir/Patient?gender=male&zz=1&{extra}", LENIENT)
