@@ -98,6 +98,16 @@ class BudgetExhaustedError(Exception):
     """Raised by :meth:`Client.request` when the run is over; ends the virtual user quietly."""
 
 
+_AUTHORIZATION = b""
+
+
+def use_token(token: str | None) -> None:
+    """Send ``Authorization: Bearer token`` on every request of the clients created afterwards
+    (the benchmark runs against a server with authentication on, as deployed)."""
+    global _AUTHORIZATION  # noqa: PLW0603 — one setting for the whole benchmark process
+    _AUTHORIZATION = f"Authorization: Bearer {token}\r\n".encode() if token else b""
+
+
 class Client:
     """One virtual user: a persistent connection and the shared recorder and budget."""
 
@@ -109,7 +119,9 @@ class Client:
         self.recorder = recorder
         self.budget = budget
         self.timeout = timeout
-        self._prefix = f" HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/fhir+json\r\n".encode()
+        self._prefix = (
+            f" HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/fhir+json\r\n".encode() + _AUTHORIZATION
+        )
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -150,8 +162,14 @@ class Client:
         try:
             async with asyncio.timeout(self.timeout):
                 response = await self._exchange(message)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                TimeoutError, ValueError) as exc:
+        except (
+            ConnectionError,
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            ValueError,
+        ) as exc:
             await self.close()
             response = Response(CONNECTION_ERROR, b"", repr(exc).encode())
         self.recorder.record(op, t0, time.perf_counter_ns() - t0, response.status)

@@ -31,6 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from bench import loadgen
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench"
 SERVER_CORE = 0
@@ -95,9 +97,7 @@ def sqlite_size(path: Path) -> int:
     """Checkpoint the WAL into the main file, then return db + -wal + -shm sizes."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return sum(
-        p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()
-    )
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())
 
 
 def pg_database_size(url: str) -> int:
@@ -225,8 +225,7 @@ def background_load(seconds: float = 1.0, wait_quiet: float = 0.0) -> dict[str, 
         if all(v <= 0.1 for v in load.values()) or time.monotonic() >= give_up:
             break
     if any(v > 0.1 for v in load.values()):
-        print(f"warning: the machine is busy before the run ({load}); figures will be low",
-              file=sys.stderr)
+        print(f"warning: the machine is busy before the run ({load}); figures will be low", file=sys.stderr)
     return load
 
 
@@ -284,7 +283,16 @@ def start_server(database: Database, label: str, extra_env: dict[str, str] | Non
     VAR.mkdir(parents=True, exist_ok=True)
     host, port = "127.0.0.1", free_port()
     log_path = VAR / f"server-{label}-{database.kind}-{stamp()}.log"
-    env = {**os.environ, "HYGIE_DATABASE_URL": database.url, **(extra_env or {})}
+    env = {
+        **os.environ,
+        "HYGIE_DATABASE_URL": database.url,
+        "HYGIE_KEYS_DIR": str(VAR / "keys"),
+        "HYGIE_RATE_LIMIT_PER_SECOND": "0",  # the load generator is one client address
+        **(extra_env or {}),
+    }
+    loadgen.use_token(
+        _operator_token() if env.get("HYGIE_AUTH_REQUIRED", "true").lower() != "false" else None
+    )
     cmd = [*taskset_prefix(SERVER_CORE), *hygie_command(), "serve", "--host", host, "--port", str(port)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -295,6 +303,16 @@ def start_server(database: Database, label: str, extra_env: dict[str, str] | Non
         print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
         raise
     return Server(process, host, port, log_path, extra_env or {})
+
+
+def _operator_token() -> str:
+    """A system/*.cruds token, as ``hygie token issue`` prints it, for the server's key dir."""
+    from hygie.auth.keys import load_keys
+    from hygie.auth.operator import operator_token
+
+    return operator_token(
+        load_keys(VAR / "keys"), "system/*.cruds", patient=None, ttl=86_400, now=int(time.time())
+    )
 
 
 @contextlib.contextmanager
@@ -310,9 +328,9 @@ def running_server(database: Database, label: str) -> Iterator[Server]:
 # --------------------------------------------------------------------------- trivial server
 
 _TRIVIAL_BODY = b'{"status":"ok"}'
-_TRIVIAL_RESPONSE = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-    % (len(_TRIVIAL_BODY), _TRIVIAL_BODY)
+_TRIVIAL_RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
+    len(_TRIVIAL_BODY),
+    _TRIVIAL_BODY,
 )
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,6 +19,7 @@ from starlette.routing import Route
 
 from hygie.api.bundle import process_bundle
 from hygie.api.context import Env
+from hygie.api.hardening import Hardening
 from hygie.api.http import FhirApi
 from hygie.api.search import find
 from hygie.demo.population import DEMO_TAG, demo_bundle
@@ -81,6 +83,11 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             gc.collect()
             gc.freeze()
         log.info("started", backend=db.dialect)
+        if not settings.auth_required:
+            log.warning(
+                "AUTHENTICATION DISABLED (HYGIE_AUTH_REQUIRED=false): every request acts as a "
+                "system client with system/*.cruds; never expose this server"
+            )
         try:
             yield
         finally:
@@ -118,6 +125,32 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+        middleware=_middleware(settings),
         exception_handlers={404: not_routed, 405: not_routed, Exception: not_routed},
     )
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    """Hardening outermost (headers on every answer, limits before any work), then CORS when
+    origins are configured, then gzip."""
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    stack = [
+        Middleware(
+            Hardening,
+            rate_per_s=settings.rate_limit_per_second,
+            max_url_bytes=settings.max_url_bytes,
+            cors=bool(origins),
+        )
+    ]
+    if origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Prefer", "If-Match", "If-None-Exist"],
+                expose_headers=["Location", "ETag", "Last-Modified", "Content-Location"],
+            )
+        )
+    stack.append(Middleware(GZipMiddleware, minimum_size=1024))
+    return stack

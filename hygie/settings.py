@@ -93,3 +93,17 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(
         default=365, description="Audit entries older than this are purged (≥ 183: 6 months minimum)."
     )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins allowed to call the API from a browser (CORS), e.g. "
+        "`https://app.example.org`; empty: CORS closed.",
+    )
+    rate_limit_per_second: float = Field(
+        default=600.0,
+        description="Requests per second allowed per client address (token bucket, bursts of "
+        "twice that); above it 429 with Retry-After. 0 turns the limit off (behind a proxy that "
+        "limits already, or for benchmarks).",
+    )
+    max_url_bytes: int = Field(
+        default=16_384, description="Longest accepted query string, in bytes (414 above: use POST _search)."
+    )

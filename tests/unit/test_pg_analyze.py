@@ -1,7 +1,8 @@
-"""PostgreSQL planner statistics after bulk writes (``PostgresStatistics`` in
-hygie/storage/database.py): the tables that changed a lot are analysed by the server itself,
-off the request path, instead of waiting for autovacuum. PostgreSQL only: SQLite refreshes its
-statistics in its checkpoint thread (tests/unit/test_database.py)."""
+"""PostgreSQL planning (hygie/storage/database.py): statistics after bulk writes
+(``PostgresStatistics``: the tables that changed a lot are analysed by the server itself, off the
+request path, instead of waiting for autovacuum) and plans made for the actual values.
+PostgreSQL only: SQLite refreshes its statistics in its checkpoint thread
+(tests/unit/test_database.py)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,12 @@ def pg_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
 
 
 def _analyses(url: str) -> dict[str, int]:
+    return _counts(url, "analyze_count")
+
+
+def _counts(url: str, column: str) -> dict[str, int]:
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("SELECT relname, analyze_count FROM pg_stat_user_tables").fetchall()
+        rows = conn.execute(f"SELECT relname, {column} FROM pg_stat_user_tables").fetchall()
     return {str(name): int(count) for name, count in rows}
 
 
@@ -76,12 +81,15 @@ def test_bulk_insert_is_analysed_then_nothing_more(pg_url: str) -> None:
     try:
         db.upgrade()
         before = _analyses(pg_url)
+        vacuums = _counts(pg_url, "vacuum_count")["idx_string"]
         _bulk_insert(db)
         assert _changes_visible(pg_url, "idx_string", ROWS)
 
         assert "idx_string" in db.statistics.analyze_changed()
         after = _analyses(pg_url)
         assert after["idx_string"] == before["idx_string"] + 1
+        # inserted rows: vacuumed too, so that index-only scans can skip the new heap pages
+        assert _counts(pg_url, "vacuum_count")["idx_string"] == vacuums + 1
         with psycopg.connect(pg_url, autocommit=True) as conn:
             row = conn.execute(
                 "SELECT last_analyze IS NOT NULL, n_mod_since_analyze FROM pg_stat_user_tables "
@@ -144,3 +152,34 @@ def test_round_errors_are_logged_not_raised(pg_url: str, capsys: pytest.CaptureF
     finally:
         stats.close()
     assert not stats.running
+
+
+def test_updates_are_analysed_without_a_vacuum(pg_url: str) -> None:
+    """Changed (not inserted) rows only need new statistics; their dead rows are autovacuum's."""
+    db = PostgresDatabase(pg_url, analyze_every=0)
+    try:
+        _bulk_insert(db)
+        assert _changes_visible(pg_url, "idx_string", ROWS)
+        db.statistics.analyze_changed()
+        _write(db, lambda s: s.execute("UPDATE idx_string SET exact = upper(exact)"))
+        assert _changes_visible(pg_url, "idx_string", ROWS)
+        analyses, vacuums = _analyses(pg_url), _counts(pg_url, "vacuum_count")
+        assert db.statistics.analyze_changed() == ["idx_string"]
+        assert _analyses(pg_url)["idx_string"] == analyses["idx_string"] + 1
+        assert _counts(pg_url, "vacuum_count") == vacuums
+    finally:
+        db.close()
+
+
+def test_connections_plan_with_the_actual_values(pg_url: str) -> None:
+    """Statements psycopg prepares (after 5 runs on a connection) are still planned for the values
+    they run with, not with a generic plan; HYGIE_POSTGRES_OPTIONS can say otherwise."""
+    for options, mode in (
+        ("-c random_page_cost=1.1", "force_custom_plan"),
+        ("-c plan_cache_mode=auto", "auto"),
+    ):
+        db = open_database(pg_url, postgres_options=options)
+        try:
+            assert db.run_sync(lambda s: s.one("SHOW plan_cache_mode"), write=False) == (mode,)
+        finally:
+            db.close()
