@@ -12,6 +12,8 @@ db_cli = typer.Typer(help="Database administration.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 token_cli = typer.Typer(help="Access tokens for operators and scripts.", no_args_is_help=True)
 cli.add_typer(token_cli, name="token")
+audit_cli = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
 
 
 def _version(value: bool) -> None:
@@ -149,6 +151,51 @@ def token_issue(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     typer.echo(token)
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check the whole audit chain (hashes, order, signed checkpoints); exit 1 naming the first
+    bad entry."""
+    from hygie.app import open_storage
+    from hygie.auth.audit import verify
+    from hygie.auth.keys import load_keys
+
+    settings = Settings()
+    keys = load_keys(settings.keys_dir)
+    db, _ = open_storage(settings)
+    try:
+        result = db.run_sync(lambda s: verify(s, keys.audit), write=False)
+    finally:
+        db.close()
+    typer.echo(str(result))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_cli.command("purge")
+def audit_purge() -> None:
+    """Delete entries older than HYGIE_AUDIT_RETENTION_DAYS (after verifying them; a signed anchor
+    keeps the rest of the chain verifiable)."""
+    import time
+
+    from hygie.app import open_storage
+    from hygie.auth.audit import AuditTampered, purge
+    from hygie.auth.keys import load_keys
+
+    settings = Settings()
+    keys = load_keys(settings.keys_dir)
+    now = int(time.time() * 1000)
+    before = now - settings.audit_retention_days * 86_400_000
+    db, _ = open_storage(settings)
+    try:
+        result = db.run_sync(lambda s: purge(s, before, keys.audit, now), write=True)
+    except AuditTampered as error:
+        typer.echo(f"refused: the entries to purge do not verify: {error}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.close()
+    typer.echo(f"purged {result.deleted} audit entries older than {settings.audit_retention_days} days")
 
 
 def main() -> None:

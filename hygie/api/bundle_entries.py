@@ -24,6 +24,7 @@ def full_url(env: Env, version: Version) -> str:
 
 
 def history_entry(env: Env, v: Version) -> dict[str, Any]:
+    env.touched.append(v)
     method = "DELETE" if v.deleted else v.method
     url = f"{v.type}/{v.id}" if method != "POST" else v.type
     entry: dict[str, Any] = {"fullUrl": full_url(env, v)}
@@ -41,6 +42,7 @@ def history_entry(env: Env, v: Version) -> dict[str, Any]:
 
 def search_entry(env: Env, v: Version, mode: str = "match") -> dict[str, Any]:
     assert v.body is not None
+    env.touched.append(v)
     return {"fullUrl": full_url(env, v), "resource": orjson.Fragment(v.body), "search": {"mode": mode}}
 
 
@@ -50,6 +52,7 @@ def response_entry(env: Env, result: Result, representation: bool = True) -> dic
     entry: dict[str, Any] = {}
     v = result.version
     if v is not None:
+        env.touched.append(v)
         if result.location and not v.deleted:
             response["location"] = f"{v.type}/{v.id}/_history/{v.vid}"
         response["etag"] = v.etag

@@ -56,3 +56,7 @@ class Env:
     settings: Settings
     base: str  # absolute FHIR base URL, without trailing slash
     lang: str = "fr"
+    # Resources the request returned or wrote, for the audit trail (hygie.api.audit_trail).
+    touched: list[Version] = field(default_factory=list)
+    # Patients whose audit entries the request read (reading the audit log is audited too).
+    audited_patients: set[str] = field(default_factory=set)

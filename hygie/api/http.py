@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hygie.api import messages as _messages  # noqa: F401  (registers diagnostics)
+from hygie.api.audit_trail import AuditTrail, access_record, request_id
 from hygie.api.authorize import authenticate, check
 from hygie.api.bundle import process_bundle
 from hygie.api.capabilities import capability_statement
@@ -28,6 +30,7 @@ from hygie.api.render import check_summary, dumps, shape, shape_bundle
 from hygie.api.routes import READ_ONLY, fill_path, route
 from hygie.auth.keys import Keys, load_keys
 from hygie.auth.policy import Policy
+from hygie.auth.tokens import Principal
 from hygie.errors import FHIR_JSON, error_response, unexpected
 from hygie.fhir import jsonio
 from hygie.fhir.outcome import FhirError, Issue, outcome
@@ -42,6 +45,15 @@ READ_ONLY_OPERATIONS = frozenset({"$validate", "$everything", "_search"})
 _XML = ("xml", "application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir")
 
 
+@dataclass(slots=True)
+class _Visit:
+    """What one request did, for its audit record."""
+
+    req: FhirRequest | None = None
+    principal: Principal | None = None
+    envs: list[Env] = field(default_factory=list)
+
+
 class FhirApi:
     """The ASGI endpoint for everything under ``/fhir``."""
 
@@ -52,18 +64,44 @@ class FhirApi:
         self.keys = keys or load_keys(settings.keys_dir)
         self.revoked: set[str] = set()  # revoked access-token ids (loaded by the app at start)
         self.tz = ZoneInfo(settings.timezone)
+        self.trail: AuditTrail | None = None  # set by the app (hygie.api.audit_trail)
 
     async def __call__(self, request: Request) -> Response:
         lang = language(request.headers.get("accept-language"), self.settings.default_language)
         pretty = request.query_params.get("_pretty") == "true"
+        visit = _Visit()
+        rid = request_id(request.headers.get("x-request-id"))
         try:
-            return await self._handle(request, lang, pretty)
+            response = await self._handle(request, lang, pretty, visit)
         except FhirError as err:
-            return error_response(err, lang, pretty=pretty)
+            response = error_response(err, lang, pretty=pretty)
         except Exception as exc:
-            return unexpected(exc, lang)
+            response = unexpected(exc, lang)
+        response.headers["X-Request-ID"] = rid
+        if self.trail is not None and visit.req is not None:
+            self._audit(self.trail, visit.req, request, visit, response.status_code, rid)
+        return response
 
-    async def _handle(self, request: Request, lang: str, pretty: bool) -> Response:
+    def _audit(
+        self, trail: AuditTrail, req: FhirRequest, request: Request, visit: _Visit, status: int, rid: str
+    ) -> None:
+        body = req.body if isinstance(req.body, dict) and req.type is None else {}
+        bundle_type = body.get("type")
+        trail.record(
+            access_record(
+                req,
+                principal=visit.principal,
+                status=status,
+                touched=[v for env in visit.envs for v in env.touched],
+                patients={p for env in visit.envs for p in env.audited_patients},
+                client_ip=request.client.host if request.client else None,
+                request_id=rid,
+                bundle_type=bundle_type if isinstance(bundle_type, str) else None,
+                now_ms=int(time.time() * 1000),
+            )
+        )
+
+    async def _handle(self, request: Request, lang: str, pretty: bool, visit: _Visit) -> Response:
         negotiate(request)
         method = request.method
         path = request.path_params.get("path", "")
@@ -78,31 +116,35 @@ class FhirApi:
                 capability_statement(self.settings, base, self.params.registry), 200, pretty, {}
             )
         fill_path(req, segments)
+        visit.req = req
         policy = self._policy(request, base)
+        visit.principal = policy.principal if policy is not None else None
         if method in ("POST", "PUT", "PATCH"):
             await self._read_body(request, req)
         summary = check_summary(req.param("_summary"))
         elements_param = req.param("_elements")
         elements = [e.strip() for e in elements_param.split(",") if e.strip()] if elements_param else None
         minimal = "return=minimal" in req.headers.get("prefer", "")
-        stores: list[Store] = []
+        envs = visit.envs
         if not segments:
             if method != "POST":
                 raise FhirError.of(405, "not-supported", "method_not_allowed", method=method)
             result = await self.db.run(
-                lambda s: process_bundle(self._env(s, base, lang, stores, policy), req.body, minimal=minimal)
+                lambda s: process_bundle(self._env(s, base, lang, envs, policy), req.body, minimal=minimal)
             )
         else:
             handler = route(req)
             write = method not in READ_ONLY and req.operation not in READ_ONLY_OPERATIONS
 
             def work(session: Any) -> Result:
-                env = self._env(session, base, lang, stores, policy)
+                env = self._env(session, base, lang, envs, policy)
                 check(env, req)
                 return handler(env, req)
 
             result = await self.db.run(work, write=write)
-        if any(store.catalog_changed for store in stores):
+        if result.version is not None and envs:  # read, vread, create, update…: for the audit trail
+            envs[-1].touched.append(result.version)
+        if any(env.store.catalog_changed for env in envs):
             await self.reload_catalog()
         return self._render(result, req, base, lang, pretty, summary, elements)
 
@@ -126,13 +168,13 @@ class FhirApi:
         session: Any,
         base: str,
         lang: str,
-        stores: list[Store] | None = None,
+        envs: list[Env] | None = None,
         policy: Policy | None = None,
     ) -> Env:
-        store = Store(session, self.params.scoped(policy), self.tz)
-        if stores is not None:
-            stores.append(store)
-        return Env(store, self.settings, base, lang)
+        env = Env(Store(session, self.params.scoped(policy), self.tz), self.settings, base, lang)
+        if envs is not None:
+            envs.append(env)
+        return env
 
     async def reload_catalog(self) -> None:
         """Take up the stored SearchParameter resources (after one was written and committed)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qsl, unquote
 
+from hygie.api import audit_search
 from hygie.api.checks import check_id, check_type
 from hygie.api.compartment import check_compartment, search_all
 from hygie.api.context import Env, FhirRequest, Result
@@ -94,6 +95,8 @@ def route(req: FhirRequest) -> Handler:
     method, op = req.method, req.operation
     if req.compartment is not None:
         return _compartment_search(req)
+    if req.type == "AuditEvent":
+        return _audit_event(req)
     if req.type is None:
         if op == "_history" and method in READ_ONLY:
             return history
@@ -121,6 +124,17 @@ def route(req: FhirRequest) -> Handler:
     if handler is None:
         raise _not_allowed(method)
     return handler
+
+
+def _audit_event(req: FhirRequest) -> Handler:
+    """AuditEvent is the server's audit ledger (hygie.api.audit_search): read and search only."""
+    if req.method in READ_ONLY and req.operation is None:
+        return audit_search.read if req.id is not None else audit_search.search
+    if req.method == "POST" and req.operation == "_search":
+        return audit_search.search
+    if req.operation == "_history":
+        raise FhirError.of(404, "not-supported", "not_implemented", what="AuditEvent/_history")
+    return audit_search.refuse_write
 
 
 def _compartment_search(req: FhirRequest) -> Handler:

@@ -69,14 +69,12 @@ RESOURCES: list[dict[str, Any]] = [
         "code": {"text": "panel"},
         "result": [{"reference": "Observation/o1"}],
     },
-    {
-        "resourceType": "AuditEvent",
-        "id": "ae1",
-        "type": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110110"},
+    {  # (AuditEvent is the server's own ledger: a Provenance gives the same two-level _has)
+        "resourceType": "Provenance",
+        "id": "pv1",
         "recorded": "2024-01-01T00:00:00Z",
-        "agent": [{"who": {"reference": "Practitioner/pr2"}, "requestor": True}],
-        "source": {"observer": {"reference": "Practitioner/pr2"}},
-        "entity": [{"what": {"reference": "Observation/o2"}}],
+        "agent": [{"who": {"reference": "Practitioner/pr2"}}],
+        "target": [{"reference": "Observation/o2"}],
     },
 ]
 DELETED = ("Patient/p3", "Observation/o5")
@@ -127,8 +125,8 @@ SEARCHES: list[tuple[str, str, set[str]]] = [
     ("Patient", "_has:Observation:patient:code=5555-5", set()),  # o5 deleted
     ("Patient", "_has:Observation:patient:code:not=1234-5", {"p2"}),
     ("Patient", "_has:Observation:patient:_id=o1,o2", {"p1", "p2"}),
-    ("Patient", "_has:Observation:patient:_has:AuditEvent:entity:agent=Practitioner/pr2", {"p2"}),
-    ("Patient", "_has:Observation:patient:_has:AuditEvent:entity:agent=Practitioner/pr1", set()),
+    ("Patient", "_has:Observation:patient:_has:Provenance:target:agent=Practitioner/pr2", {"p2"}),
+    ("Patient", "_has:Observation:patient:_has:Provenance:target:agent=Practitioner/pr1", set()),
     ("Practitioner", "_has:Patient:general-practitioner:name=peter", {"pr1"}),
     ("Practitioner", "_has:Patient:general-practitioner:_has:Observation:patient:code=9999-9", {"pr2"}),
     ("Location", "_has:Observation:subject:code=1234-5", {"loc1"}),
