@@ -80,7 +80,10 @@ def access_record(
     bundle_type: str | None = None,
     now_ms: int,
     patients: Iterable[str] = (),
+    special: tuple[str, str, str] | None = None,
 ) -> balp.AccessRecord:
+    """The audit record of one request; ``special``: (action, purpose, reason) for an access that
+    is not a plain REST interaction (break-the-glass)."""
     by_patient: dict[str, list[str]] = {}
     shared: list[str] = []
     seen: set[str] = set()
@@ -97,10 +100,13 @@ def access_record(
     searching = req.operation == "_search" or (req.method == "GET" and req.id is None)
     query = "&".join(f"{k}={v}" for k, v in req.query)[:2000] if searching and req.query else None
     outcome: balp.Outcome = 0 if status < 400 else (4 if status < 500 else 8)
+    action: balp.Action = "break-glass" if special and special[0] == "break-glass" else "rest"
     return balp.AccessRecord(
-        action="rest",
+        action=action,
         time_ms=now_ms,
-        interaction=interaction(req, bundle_type),
+        interaction=interaction(req, bundle_type) if action == "rest" else None,
+        purpose=special[1] if special else None,
+        reason=special[2] if special else None,
         outcome=outcome,
         outcome_text=None if outcome == 0 else str(status),
         agent_ref=principal.fhir_user if principal else None,

@@ -65,7 +65,7 @@ def permission(req: FhirRequest) -> str | None:
         return None
     if op == "$validate":
         return None
-    if op == "$everything":
+    if op in ("$everything", "$break-glass"):
         return "r"
     if op == "_search" or req.compartment is not None:
         return "s"

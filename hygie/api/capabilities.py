@@ -102,5 +102,11 @@ def _resource(rtype: str, registry: Registry) -> dict[str, Any]:
 def _operations(rtype: str) -> list[dict[str, str]]:
     """Type-specific operations (``$everything`` on Patient)."""
     if rtype == "Patient":
-        return [{"name": "everything", "definition": everything_op.OPERATION_DEFINITION}]
+        return [
+            {"name": "everything", "definition": everything_op.OPERATION_DEFINITION},
+            {
+                "name": "break-glass",
+                "definition": "https://hygie.health/fhir/OperationDefinition/Patient-break-glass",
+            },
+        ]
     return []

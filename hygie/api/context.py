@@ -60,3 +60,5 @@ class Env:
     touched: list[Version] = field(default_factory=list)
     # Patients whose audit entries the request read (reading the audit log is audited too).
     audited_patients: set[str] = field(default_factory=set)
+    # A special audit action for this request: (action, purpose of use, reason), e.g. break-glass.
+    audit: tuple[str, str, str] | None = None

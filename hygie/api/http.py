@@ -94,6 +94,7 @@ class FhirApi:
                 status=status,
                 touched=[v for env in visit.envs for v in env.touched],
                 patients={p for env in visit.envs for p in env.audited_patients},
+                special=next((env.audit for env in visit.envs if env.audit), None),
                 client_ip=request.client.host if request.client else None,
                 request_id=rid,
                 bundle_type=bundle_type if isinstance(bundle_type, str) else None,
@@ -161,7 +162,7 @@ class FhirApi:
             revoked=self.revoked,
         )
         account = principal.subject if principal.kind in ("professional", "patient") else None
-        return Policy(principal, self.params, base, now * 1000, account, self.settings.timezone)
+        return Policy(principal, self.params, base, int(time.time() * 1000), account, self.settings.timezone)
 
     def _env(
         self,

@@ -15,6 +15,7 @@ from hygie.api.context import Env, FhirRequest, Result
 from hygie.api.create import create
 from hygie.api.delete import delete
 from hygie.api.history import history
+from hygie.api.operations.break_glass import break_glass
 from hygie.api.operations.everything import everything
 from hygie.api.operations.validate import validate
 from hygie.api.patch import patch
@@ -113,6 +114,10 @@ def route(req: FhirRequest) -> Handler:
         if method != "POST":
             raise _not_allowed(method)
         return validate
+    if op == "$break-glass" and req.type == "Patient" and req.id is not None:
+        if method != "POST":
+            raise _not_allowed(method)
+        return break_glass
     if op == "_search":
         if method != "POST" or req.id is not None:
             raise _not_allowed(method)
