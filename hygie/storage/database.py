@@ -389,14 +389,17 @@ class PostgresStatistics:
         return self._conn
 
     def _loop(self) -> None:
-        while not self._closing.wait(self._every):
+        failures = 0
+        while not self._closing.wait(self._every * 2 ** min(failures, 6)):  # back off to ~5 min
             try:
                 done = self.analyze_changed()
-            except Exception as exc:  # the server restarted, a table was dropped...: next round
+            except Exception as exc:  # the server restarted, no ANALYZE right...: a later round
+                failures += 1
                 if not self._closing.is_set():
                     self._log.warning("analyze_failed", error=f"{type(exc).__name__}: {exc}"[:300])
                 self._disconnect()
                 continue
+            failures = 0
             if done:
                 self._log.info("analyzed", count=len(done))
 
