@@ -166,6 +166,11 @@ class Database(ABC):
             return False
 
 
+# Rows written (inserted, updated, deleted) after which SQLite's statistics are refreshed at once:
+# after a bulk import, plans made with the old statistics would scan whole types.
+BULK_CHANGES = 50_000
+
+
 class SQLiteDatabase(Database):
     dialect: Dialect = "sqlite"
 
@@ -203,14 +208,16 @@ class SQLiteDatabase(Database):
         conn.execute("PRAGMA busy_timeout=1000")
         conn.execute("PRAGMA analysis_limit=1000")  # bounded ANALYZE: milliseconds, not a table scan
         ticks = optimize_every - 4  # first statistics shortly after start
+        analysed_at = 0  # the main connection's total_changes at the last successful ANALYZE
         try:
             while not self._closing.wait(interval):
                 ticks += 1
                 with contextlib.suppress(sqlite3.Error):  # busy: try again at the next tick
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    if ticks >= optimize_every:
-                        ticks = 0
+                    changes = self._conn.total_changes  # a counter read: no statement, no lock
+                    if ticks >= optimize_every or changes - analysed_at >= BULK_CHANGES:
                         conn.execute("ANALYZE")  # sampled (analysis_limit): query planner statistics
+                        ticks, analysed_at = 0, changes  # only once it succeeded (busy: next tick)
         finally:
             conn.close()
 
