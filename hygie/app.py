@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,11 +17,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hygie.api.audit_trail import AuditTrail
+from hygie.api.auth_routes import auth_routes
 from hygie.api.bundle import process_bundle
 from hygie.api.context import Env
 from hygie.api.hardening import Hardening
 from hygie.api.http import FhirApi
+from hygie.api.oauth import OAuthServer
 from hygie.api.search import find
+from hygie.auth import balp
 from hygie.demo.population import DEMO_TAG, demo_bundle
 from hygie.errors import error_response, unexpected
 from hygie.fhir.outcome import FhirError
@@ -69,16 +73,25 @@ def load_demo(settings: Settings, patients: int, seed: int) -> int:
         db.close()
 
 
-def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, freeze_gc: bool = False, clock: Callable[[], float] | None = None
+) -> Starlette:
+    """The ASGI app. ``clock`` (seconds, default ``time.time``) drives the authorization server:
+    codes, sessions, refresh tokens, sign-in throttling (tests move it)."""
     settings = settings or Settings()
     configure(settings.log_level, settings.log_json)
     log = get_logger("hygie.app")
     state: dict[str, FhirApi] = {}
+    auth: dict[str, OAuthServer] = {}
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         db, params = open_storage(settings)
-        state["api"] = FhirApi(settings, db, params)
+        api = state["api"] = FhirApi(settings, db, params)
+        api.trail = AuditTrail(db, api.keys.audit, balp.Server(base_url=settings.base_url))
+        api.trail.start()
+        auth["server"] = OAuthServer(settings, api, clock)
+        await auth["server"].start()  # revoked access-token ids → api.revoked
         if freeze_gc:  # start-up objects (definitions, registries) leave the collector's scans
             gc.collect()
             gc.freeze()
@@ -91,6 +104,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         try:
             yield
         finally:
+            await api.trail.close()  # the last records reach the ledger before the database closes
             db.close()
 
     async def fhir(request: Request) -> Response:
@@ -105,6 +119,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
 
     routes = [
+        *auth_routes(lambda: auth["server"]),  # /fhir/.well-known/… before the FHIR catch-all
         Route("/fhir", fhir, methods=FHIR_METHODS),
         Route("/fhir/{path:path}", fhir, methods=FHIR_METHODS),
         Route("/healthz", healthz),

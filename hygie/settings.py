@@ -107,3 +107,35 @@ class Settings(BaseSettings):
     max_url_bytes: int = Field(
         default=16_384, description="Longest accepted query string, in bytes (414 above: use POST _search)."
     )
+    refresh_token_days: int = Field(
+        default=30,
+        description="Lifetime of refresh tokens granted with `offline_access`, in days (rotation "
+        "keeps the family's end); `online_access` ones end with the strong session.",
+    )
+    login_attempts_per_minute: float = Field(
+        default=10.0,
+        description="Sign-in attempts (password or second factor) allowed per minute per client "
+        "address and per username, checked before any password hashing; bursts of "
+        "HYGIE_LOGIN_BURST.",
+    )
+    login_burst: int = Field(
+        default=10, description="Sign-in attempts allowed at once per client address and per username."
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Issuer URL of an external OpenID Connect identity provider for professionals "
+        "(Pro Santé Connect, a hospital IdP); with the client id and secret below, the sign-in "
+        "page offers it (docs/smart.md). Unset: local accounts only.",
+    )
+    oidc_client_id: str | None = Field(default=None, description="Client id of Hygie at that provider.")
+    oidc_client_secret: str | None = Field(
+        default=None, description="Client secret of Hygie at that provider (client_secret_basic)."
+    )
+    oidc_scope: str = Field(default="openid", description="Scopes asked of that provider.")
+    oidc_acr_values: str | None = Field(
+        default=None,
+        description="`acr_values` asked of that provider (e.g. `eidas1` for Pro Santé Connect's e-CPS).",
+    )
+    oidc_name: str = Field(
+        default="Pro Santé Connect", description="Name of that provider on the sign-in page."
+    )

@@ -353,3 +353,31 @@ def _failed(session: Session, account: Account, now: int) -> None:
     session.execute(
         "UPDATE account SET failed = ?, locked_until = ? WHERE id = ?", (failures, until, account.id)
     )
+
+
+def login_second_factor(
+    session: Session, throttle: Throttle, *, account_id: str, code: str, client: str, now: int
+) -> LoginResult:
+    """The second step of a sign-in whose password :func:`login` accepted (it answered
+    ``second_factor_required``): the TOTP or recovery code alone, throttled and counted like
+    :func:`login`, so that the password need not travel twice."""
+    row = session.one(f"SELECT {_COLUMNS}, totp_last_step FROM account WHERE id = ?", (account_id,))
+    if row is None:
+        return LoginResult(None, "invalid_credentials")
+    account = _row_to_account(row[:12])
+    seconds = now / 1000
+    for key in (f"ip:{client}", f"user:{account.username}"):
+        if not throttle.allow(key, seconds):
+            return LoginResult(None, "rate_limited", throttle.retry_after(key, seconds))
+    if account.locked_until > now or account.failed >= MAX_CONSECUTIVE_FAILURES:
+        return LoginResult(None, "account_locked", max(0.0, (account.locked_until - now) / 1000))
+    if account.disabled:
+        return LoginResult(None, "account_disabled")
+    secret = row[7]
+    if not secret:
+        return LoginResult(account, "totp_enrollment_required")
+    if not _second_factor(session, account, secret, code, int(row[12]), now):
+        _failed(session, account, now)
+        return LoginResult(None, "invalid_second_factor")
+    session.execute("UPDATE account SET failed = 0, locked_until = 0 WHERE id = ?", (account.id,))
+    return LoginResult(account)

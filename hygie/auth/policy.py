@@ -15,6 +15,11 @@ Who sees what (docs/security.md):
 - **patients**: their own Patient compartment and those of the patients they act for (proxies),
   plus reference data that belongs to no patient (Practitioner, Organization, Medication…).
   Groups and Lists, which gather several patients, are not shown to patients.
+- A patient's record is their Patient compartment (R4 CompartmentDefinition) plus the resources
+  of :data:`ATTACHED` types whose ``patient`` parameter names them (a Task for them, a Device
+  they carry). Types that can carry anybody's data with nothing saying whose (:data:`PRIVATE`:
+  Binary, Bundle, MessageHeader…) are neither reference data nor anybody's record: only system
+  scopes without a launch patient reach them. Reference data is every other type.
 - **professionals**: reference data, plus the compartments of the patients they care for — managed
   by their organisation (``Patient.managingOrganization``), whose GP they are
   (``Patient.generalPractitioner``: them or their organisation), or whose CareTeam they (or their
@@ -22,6 +27,16 @@ Who sees what (docs/security.md):
   Consent with a ``deny`` provision naming them as actor), plus patients opened by
   break-the-glass (time-limited grants, which override a block).
 - **administrators**: reference data only (account management needs no clinical data).
+
+Reads follow the R4 compartment rule: a resource is in a patient's record when ANY of its
+compartment references names the patient. Writes are stricter (permissions ``c``, ``u``, ``d``,
+checked on the current version before an update or delete and on the new one after a write): the
+resource must name no patient outside what the caller sees, so nobody adds to, edits or deletes
+from a hidden record by also naming a patient they see; and only system scopes write the
+resources that configure the server (:data:`CONFIGURATION`). Past versions (permission :data:`PAST`, used by
+vread and history) are vouched for only by grants without criteria, which cannot be checked on
+a version that is not indexed; the store also drops past versions that named a patient the
+current version does not name (a resource moved between records keeps its past in the first).
 
 SMART scopes narrow all of this: a type needs a grant with the permission (``r`` read, ``s``
 search…), ``patient/`` grants restrict to the launch patient's compartment, and grant criteria
@@ -43,6 +58,36 @@ from hygie.search.query import Sql, Target, compile_criterion, local_reference, 
 NOTHING = Sql("1 = 0", ())
 HIDDEN_FROM_PATIENTS = ("Group", "List")
 PATIENT = "Patient"
+PAST = "v"  # pseudo-permission: read versions that are not the current one
+WRITES = frozenset({"c", "u", "d"})
+# Resources that configure the server (a SearchParameter changes what the policy reads, e.g.
+# Consent ``provision-type``): written through system scopes only.
+CONFIGURATION = (
+    "CapabilityStatement",
+    "CompartmentDefinition",
+    "ImplementationGuide",
+    "OperationDefinition",
+    "SearchParameter",
+    "StructureDefinition",
+)
+# Outside the Patient compartment, but their ``patient`` parameter names whose data they are.
+ATTACHED = ("Contract", "Device", "GuidanceResponse", "Task")
+ATTACHED_SHARED_WHEN_FREE = ("Device",)  # a device worn by nobody is reference data
+# May carry anybody's data with no parameter saying whose: system scopes only.
+PRIVATE = (
+    "Binary",
+    "Bundle",
+    "EnrollmentResponse",
+    "Linkage",
+    "MessageHeader",
+    "OperationOutcome",
+    "Parameters",
+    "PaymentNotice",
+    "PaymentReconciliation",
+    "Subscription",
+    "TestReport",
+    "VerificationResult",
+)
 
 
 @cache
@@ -52,9 +97,11 @@ def patient_compartment_types() -> frozenset[str]:
     return frozenset(t for t, codes in members.items() if codes)
 
 
+@cache
 def shared_types() -> frozenset[str]:
     """Types that hold no patient's data: reference data every authenticated user may read."""
-    return default_registry().resource_types() - patient_compartment_types()
+    others = patient_compartment_types() | set(ATTACHED) | set(PRIVATE)
+    return default_registry().resource_types() - others
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +140,14 @@ class Policy:
     # -- row level ----------------------------------------------------------------------------
     def visible(self, alias: str, permission: str = "r") -> Sql | None:
         """The condition on ``{alias}`` (a ``resource`` row) for rows the principal may
-        ``permission``; ``None`` means no restriction at all."""
+        ``permission`` (c r u d s, or :data:`PAST`); ``None`` means no restriction at all."""
+        past = permission == PAST
+        every = permission in WRITES
         parts: list[Sql] = []
-        for grant in self._grants(None, permission):
-            cond = self._grant_rows(grant, alias)
+        for grant in self._grants(None, "r" if past else permission):
+            if past and grant.criteria:
+                continue
+            cond = self._grant_rows(grant, alias, every)
             if cond is None:
                 return None
             parts.append(cond)
@@ -104,16 +155,16 @@ class Policy:
             return NOTHING
         return _or(parts)
 
-    def _grant_rows(self, grant: Grant, alias: str) -> Sql | None:
+    def _grant_rows(self, grant: Grant, alias: str, every: bool = False) -> Sql | None:
         conds: list[Sql] = []
         if grant.type != "*":
             conds.append(Sql(f"{alias}.type = ?", (grant.type,)))
         if grant.context == "system":
             pass
         elif grant.context == "patient":
-            conds.append(self._launch_rows(alias))
+            conds.append(self._launch_rows(alias, every))
         else:
-            conds.append(self._user_rows(alias))
+            conds.append(self._user_rows(alias, every))
         if grant.criteria:
             conds.append(self._criteria(grant, alias))
         if not conds:
@@ -129,7 +180,7 @@ class Policy:
         ]
         return Sql(" AND ".join(f"({p.clause})" for p in parts), tuple(a for p in parts for a in p.args))
 
-    def _launch_rows(self, alias: str) -> Sql:
+    def _launch_rows(self, alias: str, every: bool = False) -> Sql:
         """``patient/`` grants: the launch patient's compartment (within what the user may see)."""
         principal = self.principal
         patient = principal.launch_patient
@@ -137,47 +188,77 @@ class Policy:
             patient = principal.patients[0]
         if patient is None or (principal.kind == "patient" and patient not in principal.patients):
             return NOTHING
-        rows = self.compartment_rows(alias, Sql("?", (patient,)))
+        rows = self.compartment_rows(alias, Sql("?", (patient,)), every)
         if principal.kind == "system":
             return rows
-        user = self._user_rows(alias)
+        user = self._user_rows(alias, every)
         return Sql(f"({rows.clause}) AND ({user.clause})", (*rows.args, *user.args))
 
-    def _user_rows(self, alias: str) -> Sql:
+    def _user_rows(self, alias: str, every: bool = False) -> Sql:
         kind = self.principal.kind
-        shared = one_of(f"{alias}.type", tuple(sorted(shared_types())))
+        shared = self._shared_rows(alias, every)
         if kind in {"admin", "system"}:
             return shared
         if kind == "patient":
             ids = self.principal.patients
             if not ids:
                 return shared
-            rows = self.compartment_rows(alias, one_of_values(ids))
+            rows = self.compartment_rows(alias, one_of_values(ids), every)
             hidden = one_of(f"{alias}.type", HIDDEN_FROM_PATIENTS)
             return Sql(
                 f"({shared.clause}) OR (({rows.clause}) AND NOT ({hidden.clause}))",
                 (*shared.args, *rows.args, *hidden.args),
             )
-        rows = self.compartment_rows(alias, self.cared_for())
+        rows = self.compartment_rows(alias, self.cared_for(), every)
         return Sql(f"({shared.clause}) OR ({rows.clause})", (*shared.args, *rows.args))
 
-    def compartment_rows(self, alias: str, patients: Sql) -> Sql:
-        """Rows of ``alias`` in the compartment of the patients whose ids ``patients`` lists
-        (an SQL list of values or a ``SELECT`` of ids)."""
-        pids = sorted(
-            pid
+    def _shared_rows(self, alias: str, write: bool = False) -> Sql:
+        """Reference data: shared types, and devices worn by nobody (for a ``write``: not the
+        server's configuration)."""
+        types = shared_types() - set(CONFIGURATION) if write else shared_types()
+        shared = one_of(f"{alias}.type", tuple(sorted(types)))
+        free = one_of(f"{alias}.type", ATTACHED_SHARED_WHEN_FREE)
+        by_pid = one_of(f"pf_{alias}.pid", self._record_pids(ATTACHED_SHARED_WHEN_FREE))
+        return Sql(
+            f"{shared.clause} OR ({free.clause} AND NOT EXISTS (SELECT 1 FROM idx_reference pf_{alias}"
+            f" WHERE pf_{alias}.rk = {alias}.rk AND {by_pid.clause} AND pf_{alias}.target_type = 'Patient'))",
+            (*shared.args, *free.args, *by_pid.args),
+        )
+
+    def _record_pids(self, types: tuple[str, ...] | None = None) -> tuple[int, ...]:
+        """Keys of the reference parameters that put a resource in a patient's record: the R4
+        Patient compartment's, and ``patient`` of the :data:`ATTACHED` types (of ``types``)."""
+        links = [
+            (rtype, code)
             for rtype, codes in default_registry().compartments().get(PATIENT, {}).items()
             for code in codes
-            if code != "{def}" and (pid := self.pids.get((rtype, code))) is not None
-        )
-        by_pid = one_of(f"pv_{alias}.pid", tuple(pids))
+            if code != "{def}"
+        ]
+        links.extend((rtype, "patient") for rtype in ATTACHED)
+        chosen = [(t, c) for t, c in links if types is None or t in types]
+        return tuple(sorted(pid for key in chosen if (pid := self.pids.get(key)) is not None))
+
+    def compartment_rows(self, alias: str, patients: Sql, every: bool = False) -> Sql:
+        """Rows of ``alias`` in the record of the patients whose ids ``patients`` lists (an SQL
+        list of values or a ``SELECT`` of ids); ``every``: and in no other patient's record."""
+        by_pid = one_of(f"pv_{alias}.pid", self._record_pids())
         local = local_reference(self.base, f"pv_{alias}")
-        return Sql(
+        rows = Sql(
             f"({alias}.type = 'Patient' AND {alias}.id IN ({patients.clause}))"
             f" OR EXISTS (SELECT 1 FROM idx_reference pv_{alias} WHERE pv_{alias}.rk = {alias}.rk"
             f" AND {by_pid.clause} AND pv_{alias}.target_type = 'Patient'"
             f" AND pv_{alias}.target_id IN ({patients.clause}) AND {local.clause})",
             (*patients.args, *by_pid.args, *patients.args, *local.args),
+        )
+        if not every:
+            return rows
+        other = one_of(f"po_{alias}.pid", self._record_pids())
+        elsewhere = local_reference(self.base, f"po_{alias}")
+        return Sql(
+            f"({rows.clause}) AND NOT EXISTS (SELECT 1 FROM idx_reference po_{alias}"
+            f" WHERE po_{alias}.rk = {alias}.rk AND {other.clause} AND po_{alias}.target_type = 'Patient'"
+            f" AND po_{alias}.target_id NOT IN ({patients.clause}) AND {elsewhere.clause})",
+            (*rows.args, *other.args, *patients.args, *elsewhere.args),
         )
 
     def cared_for(self) -> Sql:
@@ -196,25 +277,30 @@ class Policy:
             by_pid = one_of("pid", tuple(p for p in care if p is not None))
             team = self._pid("CareTeam", "patient")
             participant = self._pid("CareTeam", "participant")
-            blocked = self._blocked(members)
-            parts.append(
+            related = [
                 Sql(
                     "SELECT cp.id FROM resource cp WHERE cp.type = 'Patient' AND NOT cp.deleted AND cp.rk IN"
-                    f" (SELECT rk FROM idx_reference WHERE {by_pid.clause} AND ({match.clause}))"
-                    f" AND cp.id NOT IN ({blocked.clause})",
-                    (*by_pid.args, *match.args, *blocked.args),
+                    f" (SELECT rk FROM idx_reference WHERE {by_pid.clause} AND ({match.clause}))",
+                    (*by_pid.args, *match.args),
                 )
-            )
+            ]
             if team is not None and participant is not None:
-                parts.append(
+                related.append(
                     Sql(
                         "SELECT ct.target_id FROM idx_reference ct"
                         " WHERE ct.pid = ? AND ct.target_type = 'Patient'"
-                        f" AND ct.rk IN (SELECT rk FROM idx_reference WHERE pid = ? AND ({match.clause}))"
-                        f" AND ct.target_id NOT IN ({blocked.clause})",
-                        (team, participant, *match.args, *blocked.args),
+                        f" AND ct.rk IN (SELECT rk FROM idx_reference WHERE pid = ? AND ({match.clause}))",
+                        (team, participant, *match.args),
                     )
                 )
+            blocked = self._blocked(members)  # one test for both relations: a smaller query to plan
+            parts.append(
+                Sql(
+                    f"SELECT cr.id FROM ({' UNION '.join(r.clause for r in related)}) cr"
+                    f" WHERE cr.id NOT IN ({blocked.clause})",
+                    (*(a for r in related for a in r.args), *blocked.args),
+                )
+            )
         if self.account:
             grant = "SELECT patient FROM btg_grant WHERE account = ? AND until > ?"
             parts.append(Sql(grant, (self.account, self.now_ms)))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Literal
 
 from hygie.storage.migrations_auth import AUTH_MIGRATION
+from hygie.storage.migrations_oauth import OAUTH_NONCE_MIGRATION
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -236,6 +237,7 @@ MIGRATIONS: list[dict[Dialect, list[str]]] = [
     _M5_DATE_HIGH,
     _M6_SCALE,
     AUTH_MIGRATION,  # 7: accounts, OAuth2/SMART, grants, audit ledger (migrations_auth.py)
+    OAUTH_NONCE_MIGRATION,  # 8: oauth_code.nonce (migrations_oauth.py)
 ]
 
 INDEX_TABLES = (

@@ -240,15 +240,18 @@ class Store:
     def vread(self, rtype: str, rid: str, vid: int) -> Version | None:
         self.flush()
         policy, policy_args = self._policy()
+        past, past_args = self._past()
         row = self.s.one(
-            "SELECT r.rk, v.deleted, v.last_updated, v.method, v.body, v.seq "
+            "SELECT r.rk, v.deleted, v.last_updated, v.method, v.body, v.seq, r.vid "
             "FROM resource r JOIN resource_version v ON v.rk = r.rk "
-            f"WHERE r.type = ? AND r.id = ? AND v.vid = ?{policy}",
-            (rtype, rid, vid, *policy_args),
+            f"WHERE r.type = ? AND r.id = ? AND v.vid = ?{policy}{past}",
+            (rtype, rid, vid, *policy_args, *past_args),
         )
         if row is None:
             return None
-        rk, deleted, ms, method, body, seq = row
+        rk, deleted, ms, method, body, seq, current = row
+        if past and vid != current and not self._same_record(rk, rtype, body):
+            return None
         return Version(rtype, rid, vid, ms, bool(deleted), method, None if deleted else unpack(body), rk, seq)
 
     def read_many(self, rks: Sequence[int]) -> list[Version]:
@@ -292,6 +295,8 @@ class Store:
     def update(self, current: Version, resource: dict[str, Any], method: str = "PUT") -> Version:
         """Store a new version over ``current`` (which may be a deletion)."""
         self._may(current.type, "u")
+        if not current.deleted:
+            self._check_written(current.rk, current.type, "u")  # as it is, before the change
         vid = current.vid + 1
         ms = max(now_ms(), current.last_updated)
         self._check_search_param(current.type, resource)
@@ -306,6 +311,7 @@ class Store:
     def delete(self, current: Version) -> Version:
         """Record a deletion version over a live ``current`` version."""
         self._may(current.type, "d")
+        self._check_written(current.rk, current.type, "d")
         vid = current.vid + 1
         ms = max(now_ms(), current.last_updated)
         self._statements.append((_SET_CURRENT, (vid, self._true, ms, current.rk)))
@@ -320,14 +326,42 @@ class Store:
         cond = visible(self.params, alias, permission)
         return ("", ()) if cond is None else (f" AND ({cond.clause})", cond.args)
 
+    def _past(self) -> tuple[str, tuple[Any, ...]]:
+        """`` AND …`` keeping past versions (not ``r``'s current one) only where the caller's
+        grants vouch for them (hygie.auth.policy, permission ``v``); '' when unrestricted."""
+        cond = visible(self.params, "r", "v")
+        return ("", ()) if cond is None else (f" AND (v.vid = r.vid OR ({cond.clause}))", cond.args)
+
+    def _same_record(self, rk: int, rtype: str, body: Any) -> bool:
+        """A past version names no patient (by the compartment or ``patient`` references) that
+        the current version does not: a resource moved from one record to another keeps its
+        past in the first record only."""
+        if body is None:
+            return True
+        codes = {*self.registry.compartment_params("Patient", rtype), "patient"} - {"{def}"}
+        old = extract(jsonio.loads(unpack(body)), self.registry, default_tz=self.tz).reference
+        named = {row[2] for row in old if row[0] in codes and row[1] == "Patient"}
+        pids = tuple(pid for code in sorted(codes) if (pid := self.params.get((rtype, code))) is not None)
+        if not named:
+            return True
+        if not pids:
+            return False
+        current = self.select(
+            f"SELECT target_id FROM idx_reference WHERE rk = ? AND pid IN ({','.join('?' * len(pids))})"
+            " AND target_type = 'Patient'",
+            (rk, *pids),
+        )
+        return named <= {row[0] for row in current}
+
     def _may(self, rtype: str, permission: str) -> None:
         guard = self.params.guard if isinstance(self.params, Catalog) else None
         if guard is not None and not guard.allows(rtype, permission):
             raise FhirError.of(403, "forbidden", "forbidden_interaction", type=rtype, permission=permission)
 
     def _check_written(self, rk: int, rtype: str, permission: str) -> None:
-        """The version just written must be one the caller may see: nobody writes into a record
-        (a patient's compartment) they have no access to, or moves a resource out of theirs."""
+        """The current version of ``rk`` must be one the caller may write (``permission`` c, u,
+        d): nobody writes into a record (a patient's compartment) they have no access to, or
+        moves a resource out of theirs (checked before an update or delete and after a write)."""
         policy, policy_args = self._policy("r", permission)
         if not policy:
             return
@@ -436,7 +470,10 @@ class Store:
         before_seq: int | None,
         limit: int,
     ) -> list[Version]:
-        """Versions newest first; ``before_seq`` pages backwards through the global sequence."""
+        """Versions newest first; ``before_seq`` pages backwards through the global sequence.
+
+        Versions the caller may not see are left out (hygie.auth.policy); when some past
+        versions are dropped after the query, further rows are read to fill the page."""
         where: list[str] = []
         args: list[Any] = []
         if rtype is not None:
@@ -448,24 +485,28 @@ class Store:
         if since is not None:
             where.append("v.last_updated >= ?")
             args.append(since)
-        if before_seq is not None:
-            where.append("v.seq < ?")
-            args.append(before_seq)
         policy, policy_args = self._policy()
-        if policy:
-            where.append(policy.removeprefix(" AND "))
-            args.extend(policy_args)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = self.select(
-            "SELECT r.rk, r.type, r.id, v.vid, v.deleted, v.last_updated, v.method, v.body, v.seq "
-            f"FROM resource_version v JOIN resource r ON r.rk = v.rk {clause} "
-            "ORDER BY v.seq DESC LIMIT ?",
-            (*args, limit),
-        )
-        return [
-            Version(rt, ri, vid, ms, bool(d), method, None if d else unpack(body), rk, seq)
-            for rk, rt, ri, vid, d, ms, method, body, seq in rows
-        ]
+        past, past_args = self._past()
+        if policy or past:
+            where.append(f"1 = 1{policy}{past}")
+            args.extend((*policy_args, *past_args))
+        found: list[Version] = []
+        while True:
+            bound = [] if before_seq is None else ["v.seq < ?"]
+            clause = f"WHERE {' AND '.join([*where, *bound])}" if where or bound else ""
+            rows = self.select(
+                "SELECT r.rk, r.type, r.id, v.vid, v.deleted, v.last_updated, v.method, v.body, v.seq, r.vid "
+                f"FROM resource_version v JOIN resource r ON r.rk = v.rk {clause} "
+                "ORDER BY v.seq DESC LIMIT ?",
+                (*args, *([] if before_seq is None else [before_seq]), limit),
+            )
+            for rk, rt, ri, vid, d, ms, method, body, seq, current in rows:
+                if past and vid != current and not self._same_record(rk, rt, None if d else body):
+                    continue
+                found.append(Version(rt, ri, vid, ms, bool(d), method, None if d else unpack(body), rk, seq))
+            if len(rows) < limit or len(found) >= limit:
+                return found[:limit]
+            before_seq = rows[-1][8]
 
 
 def load_params(session: Session, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hygie.api.compartment import member_rks, member_types, paged_bundle, parse_types, union
+from hygie.api.compartment import guarded, member_rks, member_types, paged_bundle, parse_types, union
 from hygie.api.context import Env, FhirRequest, Result
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
@@ -88,7 +88,9 @@ def _where(env: Env, pid: str, query: list[tuple[str, str]]) -> Sql:
         parts.append(member_rks("Patient", pid, selected, params, base=env.base))
     supporting = tuple(t for t in SUPPORTING if chosen is None or t in chosen)
     if supporting:
-        everyone = member_rks("Patient", pid, members, params, base=env.base)
+        # supporting resources of the members the caller may see only: a hidden member's
+        # references say something about it
+        everyone = guarded_rks(env, member_rks("Patient", pid, members, params, base=env.base))
         kinds = one_of("x.target_type", supporting)
         local = local_reference(env.base, "x")
         parts.append(
@@ -111,6 +113,12 @@ def _where(env: Env, pid: str, query: list[tuple[str, str]]) -> Sql:
             raise FhirError.of(400, "invalid", "bad_param", name="_since", value=value[:40])
         where = Sql(f"{where.clause} AND r.last_updated >= ?", (*where.args, rng[0]))
     return where
+
+
+def guarded_rks(env: Env, rks: Sql) -> Sql:
+    """A ``SELECT rk`` of the rows of ``rks`` the caller may search (hygie.auth.policy)."""
+    where = guarded(env, Sql(f"m.rk IN ({rks.clause})", rks.args), "m")
+    return Sql(f"SELECT m.rk FROM resource m WHERE {where.clause}", where.args)
 
 
 def _body_params(req: FhirRequest) -> list[tuple[str, str]]:
