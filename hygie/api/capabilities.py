@@ -41,7 +41,41 @@ def capability_statement(settings: Settings, base: str, registry: Registry | Non
     SearchParameter resources included), the official ones by default."""
     statement = dict(_statement(registry or default_registry()))
     statement["implementation"] = {"description": "Hygie FHIR R4 server", "url": base}
+    rest = dict(statement["rest"][0])
+    rest["security"] = _security(base.removesuffix("/fhir"), bool(settings.cors_origins.strip()))
+    statement["rest"] = [rest]
     return statement
+
+
+def _security(root: str, cors: bool) -> dict[str, Any]:
+    """SMART on FHIR declaration (https://hl7.org/fhir/smart-app-launch/conformance.html): the
+    service code and the OAuth endpoints (discovery proper is /.well-known/smart-configuration)."""
+    uris = [
+        ("authorize", "authorize"),
+        ("token", "token"),
+        ("revoke", "revoke"),
+        ("introspect", "introspect"),
+    ]
+    return {
+        "cors": cors,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ]
+            }
+        ],
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [{"url": name, "valueUri": f"{root}/oauth/{path}"} for name, path in uris],
+            }
+        ],
+        "description": "OAuth2 bearer tokens (SMART App Launch 2.2); see /.well-known/smart-configuration.",
+    }
 
 
 @lru_cache(maxsize=4)

@@ -37,7 +37,7 @@ from starlette.responses import RedirectResponse, Response
 from hygie.api import login_pages as pages
 from hygie.api.http import language
 from hygie.api.oauth import FormError, OAuthServer, read_form, retry_after
-from hygie.auth import accounts, totp
+from hygie.auth import accounts, balp, totp
 from hygie.auth.accounts import Account, LoginResult
 from hygie.auth.oauth.authorization import (
     AUTHORIZE_PARAMS,
@@ -127,6 +127,8 @@ class SignIn:
             return self._finish(request, ctx, pages.error_page("csrf_failed", ctx.lang, 403))
         cookie = request.cookies.get(SESSION_COOKIE)
         await self.api.db.run(lambda s: close_session(s, cookie))
+        if ctx.account is not None and self.api.trail is not None:
+            self.api.trail.record(_login_record("logout", ctx, ctx.account, ctx.account.id, 0, None))
         ctx.cookies.append((SESSION_COOKIE, "", 0))
         return self._finish(request, ctx, pages.signed_out_page(ctx.lang))
 
@@ -179,6 +181,7 @@ class SignIn:
                     now=ctx.now_ms,
                 )
             )
+            self._audit_login(ctx, result, username)
             if result.ok and result.account is not None:
                 return await self._signed_in(request, ctx, flow, result.account)
             if result.error == "second_factor_required" and result.account is not None:
@@ -198,6 +201,7 @@ class SignIn:
                         s, throttle, account_id=pending["sub"], code=code, client=ctx.ip, now=ctx.now_ms
                     )
                 )
+                self._audit_login(ctx, result, str(pending["sub"]))
                 if result.ok and result.account is not None:
                     ctx.cookies.append((PENDING_COOKIE, "", 0))
                     return await self._signed_in(request, ctx, flow, result.account)
@@ -210,6 +214,14 @@ class SignIn:
                 return response
             return await self._confirm_enrolment(request, ctx, flow, pending, form.get("code", "")[:64])
         return pages.error_page("bad_form", ctx.lang)
+
+    def _audit_login(self, ctx: Ctx, result: LoginResult, login: str) -> None:
+        """Successful and failed sign-ins go to the audit trail (BALP login events); the steps in
+        between (a second factor or an enrolment is needed) are not an outcome yet."""
+        if self.api.trail is None or result.error in _NOT_AN_OUTCOME:
+            return
+        outcome: balp.Outcome = 0 if result.ok else 4
+        self.api.trail.record(_login_record("login", ctx, result.account, login, outcome, result.error))
 
     def _refused(self, result: LoginResult, ctx: Ctx, flow: Flow, username: str) -> Response:
         status = STATUS.get(result.error or "", 400)
@@ -463,3 +475,30 @@ class SignIn:
 def _origin(uri: str) -> str:
     parts = urlsplit(uri)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+_NOT_AN_OUTCOME = frozenset({"second_factor_required", "totp_enrollment_required"})
+
+
+def _login_record(
+    action: balp.Action,
+    ctx: Ctx,
+    account: Account | None,
+    login: str,
+    outcome: balp.Outcome,
+    error: str | None,
+) -> balp.AccessRecord:
+    patients = (
+        (account.fhir_id,) if account is not None and account.kind == "patient" and account.fhir_id else ()
+    )
+    return balp.AccessRecord(
+        action=action,
+        time_ms=ctx.now_ms,
+        outcome=outcome,
+        outcome_text=error,
+        agent_ref=account.fhir_user if account is not None else None,
+        agent_display=account.display if account is not None else None,
+        agent_login=account.username if account is not None else login[:128],
+        client_ip=ctx.ip,
+        patients=patients,
+    )

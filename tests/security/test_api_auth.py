@@ -59,7 +59,13 @@ def test_no_token_401_with_challenge(settings: Settings) -> None:
             assert r.status_code == 401, path
             assert r.headers["www-authenticate"].startswith("Bearer")
             assert r.json()["resourceType"] == "OperationOutcome"
-        assert anonymous.get("/fhir/metadata").status_code == 200  # the CapabilityStatement is public
+        metadata = anonymous.get("/fhir/metadata")  # the CapabilityStatement is public
+        assert metadata.status_code == 200
+        security = metadata.json()["rest"][0]["security"]
+        assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+        uris = {e["url"]: e["valueUri"] for e in security["extension"][0]["extension"]}
+        assert uris["token"] == "http://testserver/oauth/token"
+        assert anonymous.post(uris["token"], data={"grant_type": "nope"}).status_code == 400  # it exists
         for bad in ["Bearer", "Bearer x.y.z", "Basic dXNlcjpwdw==", "Bearer " + "a" * 9000]:
             r = anonymous.get("/fhir/Patient", headers={"Authorization": bad})
             assert r.status_code == 401, bad
