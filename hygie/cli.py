@@ -233,6 +233,26 @@ def _run_db(work: Any) -> Any:
         db.close()
 
 
+def _account_change(session: Any, account: Any, change: str) -> None:
+    """Record an operator's change to an account in the audit trail (BALP "User Security
+    Attributes Changed"), in the same transaction as the change."""
+    from hygie.auth import audit, balp
+    from hygie.auth.keys import load_keys
+
+    now = _now_ms()
+    patients = (account.fhir_id,) if account.kind == "patient" and account.fhir_id else ()
+    record = balp.AccessRecord(
+        action="account-change",
+        time_ms=now,
+        agent_login="operator",
+        client_id="hygie-cli",
+        patients=patients,
+        resources=(account.fhir_user,) if account.fhir_user and not patients else (),
+        reason=f"{change} {account.username}",
+    )
+    audit.append_access(session, record, now=now, key=load_keys(Settings().keys_dir).audit)
+
+
 def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
@@ -284,7 +304,7 @@ def user_add(
     password = _read_password(password_stdin)
 
     def work(session: Any) -> Any:
-        return accounts.create_account(
+        account = accounts.create_account(
             session,
             username=username,
             kind=kind,
@@ -294,6 +314,8 @@ def user_add(
             fhir=fhir,
             organization=organization,
         )
+        _account_change(session, account, "account created:")
+        return account
 
     try:
         account = _run_db(work)
@@ -315,14 +337,16 @@ def user_list() -> None:
         typer.echo("\t".join(fields))
 
 
-def _with_account(username: str, action: Any) -> Any:
+def _with_account(username: str, action: Any, change: str) -> Any:
     from hygie.auth import accounts
 
     def work(session: Any) -> Any:
         account = accounts.find_account(session, username)
         if account is None:
             return None
-        return action(session, account) or True
+        done = action(session, account) or True
+        _account_change(session, account, change)
+        return done
 
     try:
         done = _run_db(work)
@@ -343,7 +367,7 @@ def user_disable(username: str = typer.Argument(..., help="The account.")) -> No
         accounts.set_disabled(session, account, True, _now_ms())
         close_sessions_of(session, account.id)
 
-    _with_account(username, action)
+    _with_account(username, action, "disabled:")
     typer.echo(f"disabled {username}")
 
 
@@ -352,7 +376,7 @@ def user_enable(username: str = typer.Argument(..., help="The account.")) -> Non
     """Enable a disabled account again."""
     from hygie.auth import accounts
 
-    _with_account(username, lambda s, a: accounts.set_disabled(s, a, False, _now_ms()))
+    _with_account(username, lambda s, a: accounts.set_disabled(s, a, False, _now_ms()), "enabled:")
     typer.echo(f"enabled {username}")
 
 
@@ -367,7 +391,7 @@ def user_reset_totp(username: str = typer.Argument(..., help="The account.")) ->
         accounts.reset_totp(session, account, _now_ms())
         close_sessions_of(session, account.id)
 
-    _with_account(username, action)
+    _with_account(username, action, "TOTP reset:")
     typer.echo(f"TOTP reset for {username}: enrolment at next sign-in")
 
 
@@ -380,7 +404,11 @@ def user_proxy_add(
     """Let a patient account act for another patient (proxy)."""
     from hygie.auth import accounts
 
-    _with_account(username, lambda s, a: accounts.add_proxy(s, a, patient_id, relationship))
+    _with_account(
+        username,
+        lambda s, a: accounts.add_proxy(s, a, patient_id, relationship),
+        f"may act for Patient/{patient_id} ({relationship[:40]}):",
+    )
     typer.echo(f"{username} may act for Patient/{patient_id} ({relationship})")
 
 
@@ -402,7 +430,7 @@ def user_link_external(
     from hygie.fhir.outcome import FhirError
 
     try:
-        _with_account(username, action)
+        _with_account(username, action, "linked to the external identity provider:")
     except _NotProfessionalError:
         _fail("only professional accounts sign in through the external provider")
     except FhirError:  # external_subject is unique

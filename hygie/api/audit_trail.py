@@ -121,6 +121,40 @@ def access_record(
     )
 
 
+POLICY_TYPES = frozenset({"Consent"})  # resources that change who may see a record
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def policy_change(
+    req: FhirRequest,
+    *,
+    principal: Principal | None,
+    status: int,
+    touched: Iterable[Version],
+    client_ip: str | None,
+    now_ms: int,
+) -> balp.AccessRecord | None:
+    """A successful write of a Consent also changes the access policy: besides its REST event it
+    is recorded as a BALP "Object Security Attributes Changed" event (None for anything else)."""
+    if status >= 400 or req.method not in _WRITES:
+        return None
+    consents = [v for v in touched if v.type in POLICY_TYPES]
+    if not consents:
+        return None
+    patients = sorted({p for v in consents for p in patients_of(v)})
+    return balp.AccessRecord(
+        action="policy-change",
+        time_ms=now_ms,
+        agent_ref=principal.fhir_user if principal else None,
+        agent_login=principal.subject if principal else None,
+        client_id=principal.client_id if principal else None,
+        client_ip=client_ip,
+        patients=tuple(patients),
+        resources=tuple(f"{v.type}/{v.id}" for v in consents) if not patients else (),
+        reason=f"{req.method} {', '.join(f'{v.type}/{v.id}' for v in consents)}"[:500],
+    )
+
+
 class AuditTrail:
     """Queue of access records, appended to the ledger by a background task."""
 

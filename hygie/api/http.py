@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hygie.api import messages as _messages  # noqa: F401  (registers diagnostics)
-from hygie.api.audit_trail import AuditTrail, access_record, request_id
+from hygie.api.audit_trail import AuditTrail, access_record, policy_change, request_id
 from hygie.api.authorize import authenticate, check
 from hygie.api.bundle import process_bundle
 from hygie.api.capabilities import capability_statement
@@ -87,6 +87,14 @@ class FhirApi:
     ) -> None:
         body = req.body if isinstance(req.body, dict) and req.type is None else {}
         bundle_type = body.get("type")
+        touched = [v for env in visit.envs for v in env.touched]
+        client_ip = request.client.host if request.client else None
+        now_ms = int(time.time() * 1000)
+        change = policy_change(
+            req, principal=visit.principal, status=status, touched=touched, client_ip=client_ip, now_ms=now_ms
+        )
+        if change is not None:
+            trail.record(change)
         trail.record(
             access_record(
                 req,

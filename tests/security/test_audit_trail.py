@@ -152,3 +152,42 @@ def test_verify_passes_then_fails_naming_the_tampered_entry(
     bad = CliRunner().invoke(cli, ["audit", "verify"])
     assert bad.exit_code == 1
     assert "2" in bad.output
+
+
+def test_a_patient_blocking_a_professional_is_a_policy_change(settings: Settings) -> None:
+    with TestClient(create_app(settings), headers=operator_header(settings)) as op:
+        put_all(
+            op, [{"resourceType": "Patient", "id": "alice"}, {"resourceType": "Practitioner", "id": "pr"}]
+        )
+    keys = load_keys(settings.keys_dir)
+    principal = Principal(
+        kind="patient",
+        subject="acc-alice",
+        scopes=parse_scopes("patient/Consent.crus"),
+        fhir_user="Patient/alice",
+        patients=("alice",),
+    )
+    token = issue(keys, principal, audience=keys.instance, now=int(time.time()), ttl=600)
+    block = {
+        "resourceType": "Consent", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": "Patient/alice"},
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTOUT"}]},
+        "provision": {"type": "deny", "actor": [{"role": {"coding": [{"code": "PRCP"}]},
+                                                 "reference": {"reference": "Practitioner/pr"}}]},
+    }  # fmt: skip
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {token}"}) as alice:
+        assert alice.post("/fhir/Consent", json=block, headers=H).status_code == 201
+        other = {**block, "patient": {"reference": "Patient/bob"}}
+        assert alice.post("/fhir/Consent", json=other, headers=H).status_code == 403  # not her record
+    db = open_database(settings.database_url)
+    try:
+        rows = db.run_sync(lambda s: s.all("SELECT body, patient FROM audit_log ORDER BY seq"), write=False)
+    finally:
+        db.close()
+    import orjson
+
+    changes = [(orjson.loads(bytes(b)), p) for b, p in rows if b'"110135"' in bytes(b)]
+    assert len(changes) == 1
+    assert changes[0][1] == "alice"

@@ -207,3 +207,20 @@ def test_user_link_external(settings: Settings) -> None:
     assert create.exit_code == 0
     taken = run(settings, "user", "link-external", "drc", "psc-42")
     assert taken.exit_code == 2 and "already linked" in taken.output
+
+
+def test_account_changes_are_audited(settings: Settings) -> None:
+    run(
+        settings, "user", "add", "dr.house", "--kind", "professional", "--display", "Dr House",
+        "--fhir", "Practitioner/h", "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert run(settings, "user", "disable", "dr.house").exit_code == 0
+    assert run(settings, "user", "reset-totp", "dr.house").exit_code == 0
+    rows = in_db(settings, lambda s: s.all("SELECT body FROM audit_log ORDER BY seq"))
+    events = [orjson.loads(bytes(body)) for (body,) in rows]
+    changes = [e for e in events if any(s.get("code") == "110137" for s in e.get("subtype", []))]
+    assert len(changes) == 3
+    text = orjson.dumps(changes).decode()
+    assert "disabled" in text and "TOTP reset" in text and "dr.house" in text
+    verified = run(settings, "audit", "verify")
+    assert verified.exit_code == 0, verified.output
