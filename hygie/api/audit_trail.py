@@ -81,9 +81,11 @@ def access_record(
     now_ms: int,
     patients: Iterable[str] = (),
     special: tuple[str, str, str] | None = None,
+    emergency: set[str] | frozenset[str] = frozenset(),
 ) -> balp.AccessRecord:
     """The audit record of one request; ``special``: (action, purpose, reason) for an access that
     is not a plain REST interaction (break-the-glass)."""
+    patients = set(patients)
     by_patient: dict[str, list[str]] = {}
     shared: list[str] = []
     seen: set[str] = set()
@@ -105,7 +107,7 @@ def access_record(
         action=action,
         time_ms=now_ms,
         interaction=interaction(req, bundle_type) if action == "rest" else None,
-        purpose=special[1] if special else None,
+        purpose=special[1] if special else ("BTG" if emergency & (set(by_patient) | set(patients)) else None),
         reason=special[2] if special else None,
         outcome=outcome,
         outcome_text=None if outcome == 0 else str(status),

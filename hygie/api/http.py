@@ -52,6 +52,7 @@ class _Visit:
     req: FhirRequest | None = None
     principal: Principal | None = None
     envs: list[Env] = field(default_factory=list)
+    emergency: set[str] = field(default_factory=set)  # patients open by break-the-glass
 
 
 class FhirApi:
@@ -82,6 +83,17 @@ class FhirApi:
             self._audit(self.trail, visit.req, request, visit, response.status_code, rid)
         return response
 
+    @staticmethod
+    def _emergency(session: Any, policy: Policy | None, visit: _Visit) -> None:
+        """The patients a professional currently sees by break-the-glass: their accesses are
+        audited with purpose of use BTG."""
+        if policy is None or policy.account is None or policy.principal.kind != "professional":
+            return
+        rows = session.all(
+            "SELECT patient FROM btg_grant WHERE account = ? AND until > ?", (policy.account, policy.now_ms)
+        )
+        visit.emergency = {str(r[0]) for r in rows}
+
     def _audit(
         self, trail: AuditTrail, req: FhirRequest, request: Request, visit: _Visit, status: int, rid: str
     ) -> None:
@@ -103,6 +115,7 @@ class FhirApi:
                 touched=[v for env in visit.envs for v in env.touched],
                 patients={p for env in visit.envs for p in env.audited_patients},
                 special=next((env.audit for env in visit.envs if env.audit), None),
+                emergency=visit.emergency,
                 client_ip=request.client.host if request.client else None,
                 request_id=rid,
                 bundle_type=bundle_type if isinstance(bundle_type, str) else None,
@@ -138,14 +151,18 @@ class FhirApi:
         if not segments:
             if method != "POST":
                 raise FhirError.of(405, "not-supported", "method_not_allowed", method=method)
-            result = await self.db.run(
-                lambda s: process_bundle(self._env(s, base, lang, envs, policy), req.body, minimal=minimal)
-            )
+
+            def bundle_work(session: Any) -> Result:
+                self._emergency(session, policy, visit)
+                return process_bundle(self._env(session, base, lang, envs, policy), req.body, minimal=minimal)
+
+            result = await self.db.run(bundle_work)
         else:
             handler = route(req)
             write = method not in READ_ONLY and req.operation not in READ_ONLY_OPERATIONS
 
             def work(session: Any) -> Result:
+                self._emergency(session, policy, visit)
                 env = self._env(session, base, lang, envs, policy)
                 check(env, req)
                 return handler(env, req)

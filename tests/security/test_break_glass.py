@@ -136,6 +136,9 @@ def test_break_glass_opens_audits_notifies_and_expires(settings: Settings, clien
         ]
         override = [b for b in bodies if any(s.get("code") == "110127" for s in b.get("subtype", []))]
         assert len(override) == 1
+        # the accesses made under the grant carry the purpose of use BTG too
+        reads = [b for b in bodies if any(s.get("code") == "read" for s in b.get("subtype", []))]
+        assert reads and all("BTG" in orjson.dumps(b).decode() for b in reads if b["outcome"] == "0")
         assert "BTG" in orjson.dumps(override[0]).decode()
         assert REASON in orjson.dumps(override[0]).decode()
         # the grant expires: move it into the past
