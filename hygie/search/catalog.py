@@ -64,18 +64,23 @@ BUILTIN: tuple[dict[str, Any], ...] = (
 class Catalog(Mapping[tuple[str, str], int]):
     """``(resource type, code) → pid`` for every searchable parameter, plus its registry."""
 
-    __slots__ = ("_pids", "guard", "registry")
+    __slots__ = ("_pids", "dialect", "guard", "registry")
 
     def __init__(
-        self, registry: Registry, pids: Mapping[tuple[str, str], int], guard: Guard | None = None
+        self,
+        registry: Registry,
+        pids: Mapping[tuple[str, str], int],
+        guard: Guard | None = None,
+        dialect: str = "sqlite",
     ) -> None:
         self.registry = registry
         self._pids = pids if isinstance(pids, dict) else dict(pids)
         self.guard = guard
+        self.dialect = dialect  # the SQL is the same; a few plan hints differ (hygie.search.chain)
 
     def scoped(self, guard: Guard | None) -> Catalog:
         """The same parameters under one request's access policy (shares the pid map)."""
-        return Catalog(self.registry, self._pids, guard)
+        return Catalog(self.registry, self._pids, guard, self.dialect)
 
     def __getitem__(self, key: tuple[str, str]) -> int:
         return self._pids[key]
@@ -99,6 +104,11 @@ def visible(pids: Mapping[tuple[str, str], int], alias: str, permission: str = "
     Every query over ``resource`` rows adds it: ARCHITECTURE principle 5."""
     guard = pids.guard if isinstance(pids, Catalog) else None
     return guard.visible(alias, permission) if guard is not None else None
+
+
+def dialect_of(pids: Mapping[tuple[str, str], int]) -> str:
+    """``sqlite`` or ``postgresql`` (``sqlite`` for a plain mapping)."""
+    return pids.dialect if isinstance(pids, Catalog) else "sqlite"
 
 
 def registry_of(pids: Mapping[tuple[str, str], int]) -> Registry:

@@ -35,7 +35,7 @@ from datetime import tzinfo
 
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.search.catalog import registry_of, visible
+from hygie.search.catalog import dialect_of, registry_of, visible
 from hygie.search.query import NAME_LIMIT, Sql, Target, compile_criterion, local_reference, one_of
 
 MAX_DEPTH = 4
@@ -183,10 +183,16 @@ def _reverse(
         Target((source,), res), rest, raw, pids, tz, depth=level, label=label, base=base
     )
     local = _policy(pids, res, local_reference(base, ref))
-    # The pid implies the source type; the type is spelt out only when the inner criterion is not a
-    # set of row keys (by id, by date, a negation), so that the (type, id) index finds the sources.
+    # The pid implies the source type. It is spelt out when the inner criterion is not a set of
+    # row keys (by id, by date, a negation), so that the (type, id) index finds the sources; for a
+    # set of keys SQLite must read them by key (with the type it would scan the whole type), while
+    # PostgreSQL needs it to serve the live rows from its (type, deleted, rk) index instead of
+    # scanning every live resource (tests/integration/test_query_plans.py).
     by_key = inner.clause.startswith(f"{res}.rk IN (")
-    kinds = Sql("", ()) if by_key else Sql(f"{res}.type = ? AND ", (source,))
+    if by_key and dialect_of(pids) == "sqlite":
+        kinds = Sql("", ())
+    else:
+        kinds = Sql(f"{res}.type = ? AND ", (source,))
     return Sql(
         f"{target.alias}.id IN (SELECT {ref}.target_id FROM resource {res} CROSS JOIN idx_reference {ref}"
         f" WHERE {kinds.clause}({inner.clause}) AND NOT {res}.deleted"

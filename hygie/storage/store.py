@@ -533,4 +533,4 @@ def load_catalog(session: Session) -> Catalog:
     registry, refused = with_custom(jsonio.loads(unpack(body)) for (body,) in rows)
     for rid, reason in refused:
         _log.warning("search_parameter_refused", id=rid, reason=reason)
-    return Catalog(registry, load_params(session, index_keys(registry)))
+    return Catalog(registry, load_params(session, index_keys(registry)), dialect=session.dialect)

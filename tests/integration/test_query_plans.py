@@ -457,13 +457,6 @@ def test_data_set_gives_the_benchmark_its_matches(loaded: Loaded) -> None:
 # Scans that only a change of the compiled SQL can remove (hygie/search/*, owned elsewhere): for
 # these shapes the statements matching the pattern may scan; any other statement may not.
 KNOWN_SCANS: dict[tuple[str, str], tuple[str, str]] = {
-    ("postgresql", "Patient _has:Observation"): (
-        r"FROM resource s1 CROSS JOIN idx_reference h1",
-        "hygie/search/chain.py joins the _has source rows as `resource s1` with `NOT s1.deleted` "
-        "and no `s1.type = ?`: no index holds the live resources of every type, so the planner "
-        "hashes a Seq Scan of resource. Fix: add `AND s1.type = ?` (the _has type is known); "
-        "resource (type, deleted, rk) then serves it as an index-only range.",
-    ),
     ("postgresql", "Observation date ge+lt"): (
         r"ORDER BY r\.rk LIMIT",
         "the ge arm `high > ?` ANDed with the lt bound `low < ?` is estimated as independent "
