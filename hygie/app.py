@@ -24,6 +24,7 @@ from hygie.api.context import Env
 from hygie.api.hardening import Hardening
 from hygie.api.http import FhirApi
 from hygie.api.oauth import OAuthServer
+from hygie.api.openapi import openapi
 from hygie.api.search import find
 from hygie.auth import balp
 from hygie.demo.population import DEMO_TAG, demo_bundle
@@ -123,6 +124,7 @@ def create_app(
         Route("/fhir", fhir, methods=FHIR_METHODS),
         Route("/fhir/{path:path}", fhir, methods=FHIR_METHODS),
         Route("/healthz", healthz),
+        Route("/openapi.json", openapi),  # the non-FHIR endpoints (hygie/api/openapi.json)
         Route("/readyz", readyz),
     ]
 

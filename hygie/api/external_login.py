@@ -100,7 +100,9 @@ class ExternalLogin(SignIn):
         pending = self._started(request, ctx.now_ms // 1000)
         ctx.cookies.append((COOKIE, "", 0))
         code, state = request.query_params.get("code", ""), request.query_params.get("state", "")
-        if pending is None or not state or not hmac.compare_digest(state, str(pending["state"])) or not code:
+        expected = str(pending["state"]).encode() if pending is not None else b""
+        # bytes: compare_digest refuses str with non-ASCII characters (a 500 for a forged state)
+        if pending is None or not state or not hmac.compare_digest(state.encode(), expected) or not code:
             return self._finish(request, ctx, pages.error_page("external_failed", ctx.lang, 400))
         ctx.lang = str(pending.get("lang") or ctx.lang)
         redirect_uri = f"{self.server.root(request)}/login/external/callback"

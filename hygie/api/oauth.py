@@ -244,7 +244,8 @@ class OAuthServer:
 
 async def read_form(request: Request, *, unique: bool) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body as a dict (RFC 6749 §3.2: a parameter sent
-    twice is an error when ``unique``; otherwise the first value wins)."""
+    twice is an error when ``unique``; otherwise the first value wins; a NUL character is always
+    an error)."""
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         raise FormError("the body must be application/x-www-form-urlencoded")
@@ -262,6 +263,8 @@ async def read_form(request: Request, *, unique: bool) -> dict[str, str]:
         raise FormError("malformed form body") from exc
     form: dict[str, str] = {}
     for key, value in pairs:
+        if "\x00" in key or "\x00" in value:  # no OAuth parameter holds one (RFC 6749 Appendix A)
+            raise FormError("NUL character in the form")
         if key in form:
             if unique:
                 raise FormError(f"parameter {key[:40]!r} repeated")

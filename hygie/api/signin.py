@@ -140,7 +140,7 @@ class SignIn:
         source: dict[str, str] = form if request.method == "POST" else dict(request.query_params)
         lang = self._lang(request, form)
         repeated = [k for k in AUTHORIZE_PARAMS if len(request.query_params.getlist(k)) > 1]
-        if repeated:
+        if repeated or any("\x00" in value for value in source.values()):  # RFC 6749 App. A: no NUL
             return pages.error_page("bad_form", lang)
         params = {k: source[k] for k in AUTHORIZE_PARAMS if k in source}
         base = self.server.fhir_base(request)
@@ -417,12 +417,12 @@ class SignIn:
         return ctx
 
     def _csrf_ok(self, ctx: Ctx, form: dict[str, str], *, session_only: bool = False) -> bool:
-        sent = form.get("csrf", "")
+        sent = form.get("csrf", "").encode()  # bytes: compare_digest refuses non-ASCII str
         if not sent:
             return False
-        if ctx.web is not None and hmac.compare_digest(sent, ctx.web.csrf):
+        if ctx.web is not None and hmac.compare_digest(sent, ctx.web.csrf.encode()):
             return True
-        return not session_only and not ctx.new_pre_csrf and hmac.compare_digest(sent, ctx.pre_csrf)
+        return not session_only and not ctx.new_pre_csrf and hmac.compare_digest(sent, ctx.pre_csrf.encode())
 
     def _set_pending(self, ctx: Ctx, account_id: str, step: str, secret: str | None = None) -> None:
         keys = self.api.keys
