@@ -45,7 +45,7 @@ search…), ``patient/`` grants restrict to the launch patient's compartment, an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -188,7 +188,7 @@ class Policy:
             patient = principal.patients[0]
         if patient is None or (principal.kind == "patient" and patient not in principal.patients):
             return NOTHING
-        rows = self.compartment_rows(alias, Sql("?", (patient,)), every)
+        rows = self.compartment_rows(alias, _equal(patient), every)
         if principal.kind == "system":
             return rows
         user = self._user_rows(alias, every)
@@ -203,13 +203,13 @@ class Policy:
             ids = self.principal.patients
             if not ids:
                 return shared
-            rows = self.compartment_rows(alias, one_of_values(ids), every)
+            rows = self.compartment_rows(alias, _among(ids), every)
             hidden = one_of(f"{alias}.type", HIDDEN_FROM_PATIENTS)
             return Sql(
                 f"({shared.clause}) OR (({rows.clause}) AND NOT ({hidden.clause}))",
                 (*shared.args, *rows.args, *hidden.args),
             )
-        rows = self.compartment_rows(alias, self.cared_for(), every)
+        rows = self.compartment_rows(alias, self.cares, every)
         return Sql(f"({shared.clause}) OR ({rows.clause})", (*shared.args, *rows.args))
 
     def _shared_rows(self, alias: str, write: bool = False) -> Sql:
@@ -238,89 +238,120 @@ class Policy:
         chosen = [(t, c) for t, c in links if types is None or t in types]
         return tuple(sorted(pid for key in chosen if (pid := self.pids.get(key)) is not None))
 
-    def compartment_rows(self, alias: str, patients: Sql, every: bool = False) -> Sql:
-        """Rows of ``alias`` in the record of the patients whose ids ``patients`` lists (an SQL
-        list of values or a ``SELECT`` of ids); ``every``: and in no other patient's record."""
+    def compartment_rows(self, alias: str, allowed: Allowed, every: bool = False) -> Sql:
+        """Rows of ``alias`` in the record of a patient that ``allowed`` accepts (``allowed(x)``:
+        the condition on the SQL expression ``x`` of a patient id); ``every``: and in no other
+        patient's record.
+
+        One correlated test per row: the patients the row names (itself, for a Patient) are
+        checked one by one, through indexes, so the cost follows the rows read and not the
+        number of patients the caller may see."""
         by_pid = one_of(f"pv_{alias}.pid", self._record_pids())
         local = local_reference(self.base, f"pv_{alias}")
+        named = Sql(f"pm_{alias}.pt", ())
+        test = allowed(named)
         rows = Sql(
-            f"({alias}.type = 'Patient' AND {alias}.id IN ({patients.clause}))"
-            f" OR EXISTS (SELECT 1 FROM idx_reference pv_{alias} WHERE pv_{alias}.rk = {alias}.rk"
-            f" AND {by_pid.clause} AND pv_{alias}.target_type = 'Patient'"
-            f" AND pv_{alias}.target_id IN ({patients.clause}) AND {local.clause})",
-            (*patients.args, *by_pid.args, *patients.args, *local.args),
+            f"EXISTS (SELECT 1 FROM (SELECT {alias}.id AS pt WHERE {alias}.type = 'Patient' UNION ALL"
+            f" SELECT pv_{alias}.target_id FROM idx_reference pv_{alias} WHERE pv_{alias}.rk = {alias}.rk"
+            f" AND {by_pid.clause} AND pv_{alias}.target_type = 'Patient' AND {local.clause}) pm_{alias}"
+            f" WHERE {test.clause})",
+            (*by_pid.args, *local.args, *test.args),
         )
         if not every:
             return rows
         other = one_of(f"po_{alias}.pid", self._record_pids())
         elsewhere = local_reference(self.base, f"po_{alias}")
+        outside = allowed(Sql(f"po_{alias}.target_id", ()))
         return Sql(
             f"({rows.clause}) AND NOT EXISTS (SELECT 1 FROM idx_reference po_{alias}"
             f" WHERE po_{alias}.rk = {alias}.rk AND {other.clause} AND po_{alias}.target_type = 'Patient'"
-            f" AND po_{alias}.target_id NOT IN ({patients.clause}) AND {elsewhere.clause})",
-            (*rows.args, *other.args, *patients.args, *elsewhere.args),
+            f" AND {elsewhere.clause} AND NOT ({outside.clause}))",
+            (*rows.args, *other.args, *elsewhere.args, *outside.args),
         )
 
-    def cared_for(self) -> Sql:
-        """A ``SELECT`` of the ids of the patients a professional may see (see module doc)."""
-        principal = self.principal
-        practitioner, org = principal.practitioner, principal.organization
-        members: list[tuple[str, str]] = []
-        if practitioner:
-            members.append(("Practitioner", practitioner))
-        if org:
-            members.append(("Organization", org))
-        parts: list[Sql] = []
+    def cares(self, patient: Sql) -> Sql:
+        """The condition that the professional may see the patient whose id is the SQL
+        expression ``patient`` (a column, or ``?`` with its value): the rule of the module doc,
+        as correlated index lookups. :meth:`cared_for` is the same rule as a set."""
+        members = self._members()
+        p, pa = patient.clause, patient.args
+        related: list[Sql] = []
         if members:
-            match = _targets(members)
             care = [self._pid("Patient", "organization"), self._pid("Patient", "general-practitioner")]
-            by_pid = one_of("pid", tuple(p for p in care if p is not None))
-            team = self._pid("CareTeam", "patient")
-            participant = self._pid("CareTeam", "participant")
-            related = [
+            by_pid = one_of("cr.pid", tuple(c for c in care if c is not None))
+            match = _targets(members, "cr")
+            related.append(
                 Sql(
-                    "SELECT cp.id FROM resource cp WHERE cp.type = 'Patient' AND NOT cp.deleted AND cp.rk IN"
-                    f" (SELECT rk FROM idx_reference WHERE {by_pid.clause} AND ({match.clause}))",
-                    (*by_pid.args, *match.args),
+                    f"EXISTS (SELECT 1 FROM resource cp WHERE cp.type = 'Patient' AND cp.id = {p}"
+                    " AND NOT cp.deleted AND EXISTS (SELECT 1 FROM idx_reference cr WHERE cr.rk = cp.rk"
+                    f" AND {by_pid.clause} AND ({match.clause})))",
+                    (*pa, *by_pid.args, *match.args),
                 )
-            ]
+            )
+            team, participant = self._pid("CareTeam", "patient"), self._pid("CareTeam", "participant")
             if team is not None and participant is not None:
+                match = _targets(members, "cm")
                 related.append(
                     Sql(
-                        "SELECT ct.target_id FROM idx_reference ct"
-                        " WHERE ct.pid = ? AND ct.target_type = 'Patient'"
-                        f" AND ct.rk IN (SELECT rk FROM idx_reference WHERE pid = ? AND ({match.clause}))",
-                        (team, participant, *match.args),
+                        f"EXISTS (SELECT 1 FROM idx_reference ct WHERE ct.pid = ? AND ct.target_id = {p}"
+                        " AND ct.target_type = 'Patient' AND EXISTS (SELECT 1 FROM idx_reference cm"
+                        f" WHERE cm.rk = ct.rk AND cm.pid = ? AND ({match.clause})))",
+                        (team, *pa, participant, *match.args),
                     )
                 )
-            blocked = self._blocked(members)  # one test for both relations: a smaller query to plan
+        parts: list[Sql] = []
+        if related:
+            either = " OR ".join(r.clause for r in related)
+            blocked = self._blocks(patient, members)
             parts.append(
                 Sql(
-                    f"SELECT cr.id FROM ({' UNION '.join(r.clause for r in related)}) cr"
-                    f" WHERE cr.id NOT IN ({blocked.clause})",
+                    f"({either}) AND NOT ({blocked.clause})",
                     (*(a for r in related for a in r.args), *blocked.args),
                 )
             )
         if self.account:
-            grant = "SELECT patient FROM btg_grant WHERE account = ? AND until > ?"
-            parts.append(Sql(grant, (self.account, self.now_ms)))
+            grant = (
+                f"EXISTS (SELECT 1 FROM btg_grant g WHERE g.account = ? AND g.patient = {p} AND g.until > ?)"
+            )
+            parts.append(Sql(grant, (self.account, *pa, self.now_ms)))
         if not parts:
-            return Sql("SELECT NULL WHERE 1 = 0", ())
-        return Sql(" UNION ".join(p.clause for p in parts), tuple(a for p in parts for a in p.args))
+            return NOTHING
+        return _or(parts)
 
-    def _blocked(self, members: list[tuple[str, str]]) -> Sql:
-        """Patients with an active Consent whose ``deny`` provision names one of ``members``."""
-        patient, actor = self._pid("Consent", "patient"), self._pid("Consent", "actor")
+    def _members(self) -> list[tuple[str, str]]:
+        """The professional and their organisation, as reference targets."""
+        members: list[tuple[str, str]] = []
+        if self.principal.practitioner:
+            members.append(("Practitioner", self.principal.practitioner))
+        if self.principal.organization:
+            members.append(("Organization", self.principal.organization))
+        return members
+
+    def _blocks(self, patient: Sql, members: list[tuple[str, str]]) -> Sql:
+        """An active Consent of ``patient`` whose ``deny`` provision names one of ``members``."""
+        consent, actor = self._pid("Consent", "patient"), self._pid("Consent", "actor")
         status, kind = self._pid("Consent", "status"), self._pid("Consent", "provision-type")
-        if patient is None or actor is None or status is None or kind is None:
-            return Sql("SELECT NULL WHERE 1 = 0", ())
-        match = _targets(members)
+        if consent is None or actor is None or status is None or kind is None:
+            return NOTHING
+        match = _targets(members, "ba")
         return Sql(
-            "SELECT bx.target_id FROM idx_reference bx WHERE bx.pid = ? AND bx.target_type = 'Patient'"
-            f" AND bx.rk IN (SELECT rk FROM idx_reference WHERE pid = ? AND ({match.clause}))"
-            " AND bx.rk IN (SELECT rk FROM idx_token WHERE pid = ? AND code = 'active')"
-            " AND bx.rk IN (SELECT rk FROM idx_token WHERE pid = ? AND code = 'deny')",
-            (patient, actor, *match.args, status, kind),
+            f"EXISTS (SELECT 1 FROM idx_reference bx WHERE bx.pid = ? AND bx.target_id = {patient.clause}"
+            " AND bx.target_type = 'Patient'"
+            " AND EXISTS (SELECT 1 FROM idx_reference ba WHERE ba.rk = bx.rk AND ba.pid = ?"
+            f" AND ({match.clause})) AND EXISTS (SELECT 1 FROM idx_token bs WHERE bs.rk = bx.rk"
+            " AND bs.pid = ? AND bs.code = 'active') AND EXISTS (SELECT 1 FROM idx_token bk"
+            " WHERE bk.rk = bx.rk AND bk.pid = ? AND bk.code = 'deny'))",
+            (consent, *patient.args, actor, *match.args, status, kind),
+        )
+
+    def cared_for(self) -> Sql:
+        """A ``SELECT`` of the ids of the (live) patients a professional may see: :meth:`cares`
+        as a set. To test one patient, ``policy.cares(Sql("?", (patient_id,)))`` is cheaper."""
+        cares = self.cares(Sql("cf.id", ()))
+        return Sql(
+            "SELECT cf.id FROM resource cf WHERE cf.type = 'Patient' AND NOT cf.deleted"
+            f" AND ({cares.clause})",
+            cares.args,
         )
 
     def _pid(self, rtype: str, code: str) -> int | None:
@@ -328,13 +359,21 @@ class Policy:
         return int(pid) if pid is not None else None
 
 
-def _targets(members: list[tuple[str, str]]) -> Sql:
-    clause = " OR ".join("(target_type = ? AND target_id = ?)" for _ in members)
+def _targets(members: list[tuple[str, str]], alias: str = "") -> Sql:
+    prefix = f"{alias}." if alias else ""
+    clause = " OR ".join(f"({prefix}target_type = ? AND {prefix}target_id = ?)" for _ in members)
     return Sql(clause, tuple(v for pair in members for v in pair))
 
 
-def one_of_values(values: tuple[str, ...]) -> Sql:
-    return Sql(",".join("?" * len(values)), values)
+Allowed = Callable[[Sql], Sql]  # a patient-id SQL expression → "is that patient allowed"
+
+
+def _equal(patient: str) -> Allowed:
+    return lambda x: Sql(f"{x.clause} = ?", (*x.args, patient))
+
+
+def _among(patients: tuple[str, ...]) -> Allowed:
+    return lambda x: Sql(f"{x.clause} IN ({','.join('?' * len(patients))})", (*x.args, *patients))
 
 
 def _or(parts: list[Sql]) -> Sql:

@@ -189,10 +189,8 @@ def _reverse(
     # PostgreSQL needs it to serve the live rows from its (type, deleted, rk) index instead of
     # scanning every live resource (tests/integration/test_query_plans.py).
     by_key = inner.clause.startswith(f"{res}.rk IN (")
-    if by_key and dialect_of(pids) == "sqlite":
-        kinds = Sql("", ())
-    else:
-        kinds = Sql(f"{res}.type = ? AND ", (source,))
+    keys_only = by_key and dialect_of(pids) == "sqlite"
+    kinds = Sql("", ()) if keys_only else Sql(f"{res}.type = ? AND ", (source,))
     return Sql(
         f"{target.alias}.id IN (SELECT {ref}.target_id FROM resource {res} CROSS JOIN idx_reference {ref}"
         f" WHERE {kinds.clause}({inner.clause}) AND NOT {res}.deleted"

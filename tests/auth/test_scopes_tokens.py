@@ -43,6 +43,7 @@ def test_scopes_v2_with_criteria_and_other_scopes() -> None:
     scopes = parse_scopes("launch/patient openid patient/Observation.rs?category=laboratory user/*.cruds")
     assert scopes.other == {"launch/patient", "openid"}
     first, second = scopes.grants
+    assert (second.context, second.type) == ("user", "*")
     assert (first.context, first.type, first.permissions) == ("patient", "Observation", frozenset("rs"))
     assert first.criteria == (("category", "laboratory"),)
     assert scopes.allows("Observation", "r", "patient")

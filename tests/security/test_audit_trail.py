@@ -25,6 +25,10 @@ from tests.api.support import H, put_all
 from tests.support import operator_header
 
 
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
 def patient_header(settings: Settings, patients: tuple[str, ...]) -> dict[str, str]:
     principal = Principal(
         kind="patient",
@@ -170,10 +174,10 @@ def test_a_patient_blocking_a_professional_is_a_policy_change(settings: Settings
     token = issue(keys, principal, audience=keys.instance, now=int(time.time()), ttl=600)
     block = {
         "resourceType": "Consent", "status": "active",
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
         "patient": {"reference": "Patient/alice"},
-        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTOUT"}]},
+        "policyRule": {"coding": [{"system": ACT_CODE, "code": "OPTOUT"}]},
         "provision": {"type": "deny", "actor": [{"role": {"coding": [{"code": "PRCP"}]},
                                                  "reference": {"reference": "Practitioner/pr"}}]},
     }  # fmt: skip
