@@ -24,7 +24,6 @@ from hygie.storage.database import open_database
 from tests.api.support import H, put_all
 from tests.support import operator_header
 
-
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 

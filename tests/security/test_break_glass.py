@@ -46,7 +46,8 @@ def add_professional_account(settings: Settings) -> None:
     try:
         db.run_sync(
             lambda s: s.execute(
-                "INSERT INTO account (id, username, kind, display, fhir_type, fhir_id, organization, created, updated)"
+                "INSERT INTO account (id, username, kind, display, fhir_type, fhir_id, organization,"
+                " created, updated)"
                 " VALUES ('acc-pb', 'pb', 'professional', 'Dr B', 'Practitioner', 'pb', 'orgB', 0, 0)"
             )
         )
