@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 import orjson
+import pytest
 from starlette.testclient import TestClient
 
 from hygie.app import create_app
@@ -23,12 +24,88 @@ from hygie.auth.scopes import parse_scopes
 from hygie.auth.tokens import Principal, issue
 from hygie.settings import Settings
 from hygie.storage.database import open_database
-from tests.security.leak_world import GRANTS, ROLES, Item, Role, World
+from tests.conftest import PostgresDatabases
+from tests.security.leak_roles import GRANTS, ROLES, Role
+from tests.security.leak_world import Item, World
 from tests.support import operator_header
 
 JSON = "application/fhir+json"
 FORM = "application/x-www-form-urlencoded"
 ITERATE_LEVELS = 3  # hygie.search.include.ITERATE_LEVELS
+
+
+def _fresh_url(request: pytest.FixtureRequest, backend: str, directory: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{(directory / 'hygie.db').as_posix()}"
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    url = databases.create()
+    try:
+        yield url
+    finally:
+        databases.drop(url)
+
+
+@pytest.fixture(
+    scope="module",
+    name="database_url",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ],
+)
+def leak_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database per backend for the read-only tests of a module (loaded once), overriding
+    tests/conftest.py's ``database_url`` in the modules that import it (same parameter ids)."""
+    yield from _fresh_url(request, request.param, tmp_path_factory.mktemp("leaks"))
+
+
+@pytest.fixture(scope="module", name="probe")
+def leak_probe(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probe]:
+    with open_world(database_url, tmp_path_factory.mktemp("keys")) as opened:
+        yield opened
+
+
+@pytest.fixture(name="fresh")
+def fresh_world(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Probe]:
+    """A new database of the same backend with the world loaded (for tests that write)."""
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    for url in _fresh_url(request, backend, tmp_path):
+        with open_world(url, tmp_path / "keys") as opened:
+            yield opened
+
+
+def check(problems: list[str], probe: Probe) -> None:
+    problems.extend(probe.leaks)
+    probe.leaks.clear()
+    assert not problems, "\n".join(problems[:60])
+
+
+def absent_like(
+    probe: Probe, role: Role, method: str, url: str, absent_url: str, hidden_id: str
+) -> str | None:
+    """None when ``url`` (naming a hidden resource) answers exactly like ``absent_url``."""
+    got = probe.call(role, method, url)
+    status, ref_text = probe.reference(role, method, absent_url)
+    text, ref_text = got.text.replace(hidden_id, "ID"), ref_text.replace("zz-absent", "ID")
+    if got.status_code != status or text != ref_text:
+        return f"{role.name} {method} {url}: {got.status_code} {got.text[:200]} vs absent {status}"
+    if got.status_code not in (403, 404):
+        return f"{role.name} {method} {url}: {got.status_code}"
+    return None
+
+
+def get_bundle(kind: str, urls: list[str]) -> dict[str, Any]:
+    entries = [{"request": {"method": "GET", "url": url}} for url in urls]
+    return {"resourceType": "Bundle", "type": kind, "entry": entries}
+
+
+ROLE_LIST = list(ROLES.values())
+
+
+def allowed(role: Role, rtype: str) -> bool:
+    """Whether the role's scopes grant ``rtype`` at all (else a 403 that reveals nothing)."""
+    return role.types is None or rtype in role.types
 
 
 def matches(bundle: dict[str, Any]) -> set[str]:
@@ -82,7 +159,7 @@ def load(client: TestClient, settings: Settings, world: World) -> None:
                 r = client.delete(f"/fhir/{item.key}", headers=header)
             else:
                 r = client.put(f"/fhir/{item.key}", content=orjson.dumps(version.body), headers=header)
-            assert r.status_code in (200, 204), r.text[:500]
+            assert r.status_code in (200, 201, 204), r.text[:500]
     db = open_database(settings.database_url)
     now = int(time.time() * 1000)
 

@@ -17,10 +17,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.security.leak_roles import Role
+
 MARKER_SYSTEM = "urn:test:marker"
 ID_SYSTEM = "urn:test:id"
 CODE_SYSTEM = "urn:test:code"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
 # Types the policy treats as reference data (any authenticated user with a grant reads them).
 SHARED = frozenset({"Organization", "Practitioner", "Medication", "Device"})
@@ -85,29 +88,6 @@ class Item:
         return [t for c, t in self.refs if not codes or c in codes]
 
 
-@dataclass(frozen=True)
-class Role:
-    """A caller: how the token is minted and what the model says it may see."""
-
-    name: str
-    kind: str  # system | professional | patient | admin
-    scope: str
-    patients: frozenset[str] = frozenset()  # records it may read (model), launch or not
-    shared: bool = False  # reads reference data
-    unrestricted: bool = False
-    hides_groups: bool = False
-    types: frozenset[str] | None = None  # types granted (None: all)
-    lab_only: frozenset[str] = frozenset()  # types granted only with category=laboratory
-    practitioner: str | None = None
-    organization: str | None = None
-    accounts_patients: tuple[str, ...] = ()  # Principal.patients
-    launch: str | None = None
-
-    @property
-    def subject(self) -> str:
-        return f"acct-{self.name}"
-
-
 def marker(key: str, vid: int) -> str:
     """The unique text of one version (no marker is a substring of another)."""
     return f"zq.{key.replace('/', '.')}.v{vid}.zq"
@@ -157,6 +137,10 @@ def _ident(rid: str) -> list[dict[str, str]]:
     return [{"system": ID_SYSTEM, "value": f"id-{rid}"}]
 
 
+def _coding(system: str, code: str) -> dict[str, list[dict[str, str]]]:
+    return {"coding": [{"system": system, "code": code}]}
+
+
 def _ref(key: str) -> dict[str, str]:
     return {"reference": key}
 
@@ -185,108 +169,6 @@ PATIENTS: dict[str, tuple[str, str | None, str | None, str]] = {
     "pat-none": ("Orphelin", None, None, "pr-gp"),
     "pat-noa": ("Refus", "orgA", None, "pr-a1"),  # blocked the whole of orgA (Consent)
 }
-CHILD_ACCOUNT_PATIENTS = ("pat-mom", "pat-kid")
-
-
-def _roles() -> dict[str, Role]:
-    a1 = frozenset({"pat-a1", "pat-a2", "pat-ab", "pat-btg", "pat-old"})
-    roles = [
-        Role("system", "system", "system/*.cruds", unrestricted=True),
-        Role("system-launch-b1", "system", "patient/*.rs", frozenset({"pat-b1"}), launch="pat-b1"),
-        Role("pro-a1", "professional", "user/*.cruds", a1, True, practitioner="pr-a1", organization="orgA"),
-        Role(
-            "pro-a2",
-            "professional",
-            "user/*.cruds",
-            frozenset({"pat-a1", "pat-btg", "pat-old"}),
-            True,
-            practitioner="pr-a2",
-            organization="orgA",
-        ),
-        Role(
-            "pro-b1",
-            "professional",
-            "user/*.cruds",
-            frozenset({"pat-b1", "pat-ab", "pat-mom", "pat-kid", "pat-btg"}),
-            True,
-            practitioner="pr-b1",
-            organization="orgB",
-        ),
-        Role("gp", "professional", "user/*.cruds", frozenset({"pat-gp"}), True, practitioner="pr-gp"),
-        Role(
-            "patient-a1",
-            "patient",
-            "user/*.cruds",
-            frozenset({"pat-a1"}),
-            True,
-            hides_groups=True,
-            accounts_patients=("pat-a1",),
-        ),
-        Role(
-            "mother",
-            "patient",
-            "user/*.cruds",
-            frozenset(CHILD_ACCOUNT_PATIENTS),
-            True,
-            hides_groups=True,
-            accounts_patients=CHILD_ACCOUNT_PATIENTS,
-        ),
-        Role(
-            "mother-app-kid",
-            "patient",
-            "patient/*.rs",
-            frozenset(CHILD_ACCOUNT_PATIENTS),
-            hides_groups=True,
-            accounts_patients=CHILD_ACCOUNT_PATIENTS,
-            launch="pat-kid",
-        ),
-        Role(
-            "pro-a1-app-a1",
-            "professional",
-            "patient/*.rs",
-            a1,
-            practitioner="pr-a1",
-            organization="orgA",
-            launch="pat-a1",
-        ),
-        Role(
-            "pro-a1-app-b1",  # launched on a patient pr-a1 does not care for
-            "professional",
-            "patient/*.rs",
-            a1,
-            practitioner="pr-a1",
-            organization="orgA",
-            launch="pat-b1",
-        ),
-        Role("admin", "admin", "user/*.rs", shared=True),
-        Role(
-            "app-a1-lab",
-            "patient",
-            "patient/Patient.rs patient/Observation.rs?category=laboratory",
-            frozenset({"pat-a1"}),
-            hides_groups=True,
-            types=frozenset({"Patient", "Observation"}),
-            lab_only=frozenset({"Observation"}),
-            accounts_patients=("pat-a1",),
-            launch="pat-a1",
-        ),
-        Role(
-            "patient-unknown-launch",
-            "patient",
-            "patient/*.rs",
-            hides_groups=True,
-            accounts_patients=("pat-a1",),
-            launch="nobody",
-        ),
-        Role("system-unknown-launch", "system", "patient/*.rs", launch="nobody"),
-    ]
-    return {r.name: r for r in roles}
-
-
-ROLES = _roles()
-
-# Break-the-glass grants: (id, role, patient, active)
-GRANTS = (("btg-1", "pro-b1", "pat-btg", True), ("btg-2", "pro-b1", "pat-old", False))
 
 
 class World:
@@ -377,8 +259,8 @@ class World:
             "id": oid,
             "identifier": _ident(oid),
             "status": "final",
-            "category": [{"coding": [{"system": CATEGORY, "code": category}]}],
-            "code": {"coding": [{"system": CODE_SYSTEM, "code": code}]},
+            "category": [_coding(CATEGORY, category)],
+            "code": _coding(CODE_SYSTEM, code),
             "subject": _ref(f"Patient/{pid}"),
             "performer": [_ref(f"Practitioner/{performer}")],
             "effectiveDateTime": self.builder.next_date(),
@@ -418,36 +300,13 @@ class World:
                     "id": cid,
                     "identifier": _ident(cid),
                     "status": status,
-                    "scope": {
-                        "coding": [
-                            {
-                                "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                                "code": "patient-privacy",
-                            }
-                        ]
-                    },
-                    "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+                    "scope": _coding("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy"),
+                    "category": [_coding("http://loinc.org", "59284-0")],
                     "patient": _ref(f"Patient/{pid}"),
-                    "policyRule": {
-                        "coding": [
-                            {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTOUT"}
-                        ]
-                    },
+                    "policyRule": _coding("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTOUT"),
                     "provision": {
                         "type": "deny",
-                        "actor": [
-                            {
-                                "role": {
-                                    "coding": [
-                                        {
-                                            "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                                            "code": "PRCP",
-                                        }
-                                    ]
-                                },
-                                "reference": _ref(actor),
-                            }
-                        ],
+                        "actor": [{"role": _coding(PARTICIPATION, "PRCP"), "reference": _ref(actor)}],
                     },
                 },
                 [("patient", f"Patient/{pid}"), ("actor", actor)],
@@ -585,6 +444,9 @@ class World:
         self.observation("obs-a1-v", "pat-a1", "second", "pr-a1", category="laboratory", revise=True)
         self.observation("obs-a1-del", "pat-a1", "secret-deleted-a1", "pr-a1")
         b.delete("Observation/obs-a1-del")
+        self.observation("obs-a1-re", "pat-a1", "recreated", "pr-a1")  # deleted, then written again
+        b.delete("Observation/obs-a1-re")
+        self.observation("obs-a1-re", "pat-a1", "recreated", "pr-a1", revise=True)
         # Data of the GP's patient and of the orphan, performed by the GP.
         self.observation("obs-gp-2", "pat-gp", "secret-gp-2", "pr-gp")
 
