@@ -35,6 +35,7 @@ class Guard(Protocol):
         """Whether the caller may ``permission`` (c r u d s) resources of ``rtype`` at all."""
         ...
 
+
 register(
     {
         "searchparam-rejected": {
@@ -151,6 +152,8 @@ def check_custom(resource: Mapping[str, Any], registry: Registry) -> Registry:
         known = official.search_param(base, code)
         if known is not None and known.url != resource.get("url"):
             raise _rejected(code, f"{base}.{code} is an official parameter")
+        if any(base in b["base"] and code == b["code"] and resource.get("url") != b["url"] for b in BUILTIN):
+            raise _rejected(code, f"{base}.{code} is a Hygie parameter the access policy relies on")
     if resource.get("type") == "special":
         raise _rejected(code, "type special")
     if resource.get("type") != "composite" and not resource.get("expression"):

@@ -234,3 +234,13 @@ def test_custom_composite_parameter(client: TestClient) -> None:
     put_all(client, [obs("g1", "15074-8", 9.5), obs("g2", "15074-8", 5.0), obs("k1", "2823-3", 9.5)])
     assert search_ids(client, f"Observation?test-value={loinc}|15074-8$gt7") == {"g1"}
     assert search_ids(client, "Observation?test-value=2823-3$9.5") == {"k1"}
+
+
+def test_the_policy_parameter_cannot_be_redefined(client: TestClient) -> None:
+    """``Consent.provision-type`` is read by the access policy (consent blocks): redefining it
+    would lift every block."""
+    evil = {**NICKNAME, "code": "provision-type", "base": ["Consent"], "type": "token",
+            "expression": "Consent.status", "url": "https://evil.example/sp"}  # fmt: skip
+    r = client.post("/fhir/SearchParameter", json=evil, headers=H)
+    assert r.status_code == 422
+    assert "provision-type" in r.json()["issue"][0]["diagnostics"]
