@@ -15,7 +15,7 @@ from collections.abc import Collection
 from hygie.api.context import Env, FhirRequest
 from hygie.api.routes import READ_ONLY
 from hygie.auth.keys import Keys
-from hygie.auth.tokens import Principal, TokenError, verify
+from hygie.auth.tokens import Principal, TokenError, VerifiedTokens, verify
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError, Issue
 from hygie.search.catalog import Catalog
@@ -35,9 +35,16 @@ register(
 
 
 def authenticate(
-    header: str | None, keys: Keys, *, audiences: Collection[str], now: int, revoked: Collection[str]
+    header: str | None,
+    keys: Keys,
+    *,
+    audiences: Collection[str],
+    now: int,
+    revoked: Collection[str],
+    cache: VerifiedTokens | None = None,
 ) -> Principal:
-    """The caller of a request from its ``Authorization`` header (RFC 6750 §2.1)."""
+    """The caller of a request from its ``Authorization`` header (RFC 6750 §2.1); ``cache``
+    skips the signature check of a token already verified (claims are checked every time)."""
     if not header:
         challenge = 'Bearer realm="hygie"'
         raise FhirError(401, Issue("login", "auth_required", {}), headers={"WWW-Authenticate": challenge})
@@ -45,6 +52,8 @@ def authenticate(
     if scheme.lower() != "bearer" or not token.strip():
         raise _invalid("malformed authorization header")
     try:
+        if cache is not None:
+            return cache.verify(keys, token.strip(), audiences=audiences, now=now, revoked=revoked)
         return verify(keys, token.strip(), audiences=audiences, now=now, revoked=revoked)
     except TokenError as error:
         raise _invalid(error.reason) from None

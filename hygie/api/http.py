@@ -30,7 +30,7 @@ from hygie.api.render import check_summary, dumps, shape, shape_bundle
 from hygie.api.routes import READ_ONLY, fill_path, route
 from hygie.auth.keys import Keys, load_keys
 from hygie.auth.policy import Policy
-from hygie.auth.tokens import Principal
+from hygie.auth.tokens import Principal, VerifiedTokens
 from hygie.errors import FHIR_JSON, error_response, unexpected
 from hygie.fhir import jsonio
 from hygie.fhir.outcome import FhirError, Issue, outcome
@@ -64,6 +64,7 @@ class FhirApi:
         self.params = params
         self.keys = keys or load_keys(settings.keys_dir)
         self.revoked: set[str] = set()  # revoked access-token ids (loaded by the app at start)
+        self.verified = VerifiedTokens()  # tokens whose signature was checked already
         self.tz = ZoneInfo(settings.timezone)
         self.trail: AuditTrail | None = None  # set by the app (hygie.api.audit_trail)
 
@@ -185,6 +186,7 @@ class FhirApi:
             audiences=(self.keys.instance, base),
             now=now,
             revoked=self.revoked,
+            cache=self.verified,
         )
         account = principal.subject if principal.kind in ("professional", "patient") else None
         return Policy(principal, self.params, base, int(time.time() * 1000), account, self.settings.timezone)

@@ -157,3 +157,27 @@ def test_forged_tokens_refused(keys, tmp_path: Path) -> None:  # type: ignore[no
     for token in attempts:
         with pytest.raises(TokenError):
             verify(keys, token, audiences={"a"}, now=NOW)
+
+
+def test_verified_tokens_cache_still_checks_time_audience_and_revocation(keys) -> None:  # type: ignore[no-untyped-def]
+    from hygie.auth.tokens import VerifiedTokens
+
+    cache = VerifiedTokens(size=4)
+    principal = Principal(kind="system", subject="c", scopes=parse_scopes("system/*.rs"), token_id="j9")
+    token = issue(keys, principal, audience="a", now=NOW, ttl=300)
+    assert cache.verify(keys, token, audiences={"a"}, now=NOW).subject == "c"
+    assert cache.verify(keys, token, audiences={"a"}, now=NOW + 100).subject == "c"  # from the cache
+    with pytest.raises(TokenError, match="audience"):
+        cache.verify(keys, token, audiences={"b"}, now=NOW)
+    with pytest.raises(TokenError, match="revoked"):
+        cache.verify(keys, token, audiences={"a"}, now=NOW, revoked={"j9"})
+    with pytest.raises(TokenError, match="expired"):
+        cache.verify(keys, token, audiences={"a"}, now=NOW + 300 + LEEWAY_S + 1)
+    header, payload, signature = token.split(".")
+    with pytest.raises(TokenError):  # a different text is a different key: checked in full
+        cache.verify(keys, f"{header}.{payload}.{signature[:-2]}AA", audiences={"a"}, now=NOW)
+    for i in range(10):  # bounded
+        other = issue(keys, Principal(kind="system", subject=f"s{i}", scopes=parse_scopes("system/*.rs")),
+                      audience="a", now=NOW, ttl=300)  # fmt: skip
+        cache.verify(keys, other, audiences={"a"}, now=NOW)
+    assert len(cache._known) <= 4
