@@ -281,7 +281,6 @@ class Store:
         self._may(rtype, "c")
         rid = rid or new_id()
         ms = now_ms()
-        self._check_search_param(rtype, resource)
         stored = stamp(resource, rtype, rid, 1, ms)
         row = self.s.one(
             "INSERT INTO resource (type, id, vid, deleted, last_updated) VALUES (?, ?, 1, ?, ?) RETURNING rk",
@@ -290,6 +289,7 @@ class Store:
         assert row is not None
         version = self._write_version(row[0], rtype, rid, 1, ms, "POST", stored, reindex=False)
         self._check_written(version.rk, rtype, "c")
+        self._check_search_param(rtype, resource)  # after the access check: 403 before 422
         return version
 
     def update(self, current: Version, resource: dict[str, Any], method: str = "PUT") -> Version:
@@ -299,13 +299,13 @@ class Store:
             self._check_written(current.rk, current.type, "u")  # as it is, before the change
         vid = current.vid + 1
         ms = max(now_ms(), current.last_updated)
-        self._check_search_param(current.type, resource)
         stored = stamp(resource, current.type, current.id, vid, ms)
         self._statements.append((_SET_CURRENT, (vid, self._false, ms, current.rk)))
         version = self._write_version(
             current.rk, current.type, current.id, vid, ms, method, stored, reindex=not current.deleted
         )
         self._check_written(version.rk, current.type, "u")
+        self._check_search_param(current.type, resource)  # after the access check: 403 before 422
         return version
 
     def delete(self, current: Version) -> Version:
