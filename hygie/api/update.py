@@ -8,6 +8,7 @@ from hygie.api.checks import check_id, check_resource, parse_etag
 from hygie.api.conditional import match_one_or_none
 from hygie.api.context import Env, FhirRequest, Result
 from hygie.fhir.outcome import FhirError
+from hygie.search.catalog import visible
 from hygie.storage.store import Version
 
 
@@ -50,6 +51,11 @@ def write(env: Env, req: FhirRequest, rtype: str, rid: str, resource: dict[str, 
         if current is None or current.deleted or current.vid != expected:
             raise FhirError.of(412, "conflict", "version_conflict", expected=expected, current=_vid(current))
     if current is None:
+        if visible(env.store.params, "r", "c") is not None:
+            # Under a row-level access policy an id may be taken by a resource the caller cannot
+            # see: creating it would answer 409 and reveal that it exists. Such callers create
+            # with POST; a PUT to an id they cannot see is a 404, hidden or absent alike.
+            raise FhirError.of(404, "not-found", "not_found", type=rtype, id=rid)
         return Result(201, version=env.store.create(rtype, resource, rid), location=True)
     if current.deleted:
         return Result(201, version=env.store.update(current, resource, method), location=True)

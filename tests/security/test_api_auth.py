@@ -151,3 +151,26 @@ def test_token_issue_command(
         result = runner.invoke(cli, ["token", "issue", *args])
         assert result.exit_code == 2, args
         assert message in result.output, (args, result.output)
+
+
+def test_put_to_an_unseen_id_is_404_hidden_or_absent(settings: Settings, client: TestClient) -> None:
+    """Update-as-create would answer 409 for a hidden id (taken) and 201 for an absent one: under
+    a row-level policy both are 404, so a PUT never reveals that a resource exists."""
+    _data(client)
+    header = operator_header(settings, "patient/*.cruds", patient="alice")
+    body = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": "Patient/alice"}}  # fmt: skip
+    with TestClient(create_app(settings), headers=header) as app:
+        hidden = app.put("/fhir/Observation/bob-laboratory", json={**body, "id": "bob-laboratory"}, headers=H)
+        absent = app.put("/fhir/Observation/nothing-here", json={**body, "id": "nothing-here"}, headers=H)
+        assert hidden.status_code == absent.status_code == 404
+        assert hidden.text.replace("bob-laboratory", "X") == absent.text.replace("nothing-here", "X")
+        mine = app.put(
+            "/fhir/Observation/alice-laboratory", json={**body, "id": "alice-laboratory"}, headers=H
+        )
+        assert mine.status_code == 200  # updating what one sees still works
+        assert app.post("/fhir/Observation", json=body, headers=H).status_code == 201  # create with POST
+    assert (
+        client.put("/fhir/Observation/new-one", json={**body, "id": "new-one"}, headers=H).status_code == 201
+    )
+    assert client.get("/fhir/Observation/bob-laboratory").json()["subject"]["reference"] == "Patient/bob"
