@@ -23,13 +23,13 @@ from urllib.parse import urlencode
 
 import anyio.to_thread
 from joserfc import jwt
-from joserfc.errors import JoseError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hygie.api import login_pages as pages
 from hygie.api.signin import SignIn
 from hygie.auth.external_idp import IdpError, signed_in_externally
+from hygie.auth.keys import read_signed
 from hygie.auth.oauth.authorization import AUTHORIZE_PARAMS
 from hygie.auth.oauth.codes import s256
 from hygie.fhir.messages import register
@@ -131,19 +131,8 @@ class ExternalLogin(SignIn):
         return self._finish(request, ctx, RedirectResponse(target, status_code=303))
 
     def _started(self, request: Request, now_s: int) -> dict[str, Any] | None:
-        value = request.cookies.get(COOKIE, "")
-        if not value or len(value) > 8192:
-            return None
-        try:
-            decoded = jwt.decode(value, self.api.keys.signing, algorithms=["ES256"])
-        except (JoseError, ValueError, TypeError):
-            return None
-        claims = decoded.claims
-        ok = (
-            decoded.header.get("typ") == TYP
-            and claims.get("aud") == "hygie-external"
-            and isinstance(claims.get("exp"), int)
-            and claims["exp"] > now_s
-            and isinstance(claims.get("params"), dict)
-        )
-        return dict(claims) if ok else None
+        claims = read_signed(
+            self.api.keys, request.cookies.get(COOKIE, ""), typ=TYP, audience="hygie-external", now_s=now_s,
+            max_chars=8192,
+        )  # fmt: skip
+        return claims if claims is not None and isinstance(claims.get("params"), dict) else None

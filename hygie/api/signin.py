@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from joserfc import jwt
-from joserfc.errors import JoseError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -39,6 +38,7 @@ from hygie.api.http import language
 from hygie.api.oauth import FormError, OAuthServer, read_form, retry_after
 from hygie.auth import accounts, balp, totp
 from hygie.auth.accounts import Account, LoginResult
+from hygie.auth.keys import read_signed
 from hygie.auth.oauth.authorization import (
     AUTHORIZE_PARAMS,
     AuthorizeRequest,
@@ -441,23 +441,12 @@ class SignIn:
         ctx.cookies.append((PENDING_COOKIE, value, PENDING_TTL_S))
 
     def _pending(self, request: Request, ctx: Ctx, step: str) -> dict[str, Any] | None:
-        value = request.cookies.get(PENDING_COOKIE, "")
-        if not value or len(value) > 4096:
-            return None
-        try:
-            decoded = jwt.decode(value, self.api.keys.signing, algorithms=["ES256"])
-        except (JoseError, ValueError, TypeError):
-            return None
-        claims = decoded.claims
-        valid = (
-            decoded.header.get("typ") == PENDING_TYP
-            and claims.get("aud") == "hygie-signin"
-            and claims.get("step") == step
-            and isinstance(claims.get("sub"), str)
-            and isinstance(claims.get("exp"), int)
-            and claims["exp"] > ctx.now_ms // 1000
-        )
-        return dict(claims) if valid else None
+        claims = read_signed(
+            self.api.keys, request.cookies.get(PENDING_COOKIE, ""), typ=PENDING_TYP, audience="hygie-signin",
+            now_s=ctx.now_ms // 1000, max_chars=4096,
+        )  # fmt: skip
+        valid = claims is not None and claims.get("step") == step and isinstance(claims.get("sub"), str)
+        return claims if valid else None
 
     def _finish(self, request: Request, ctx: Ctx, response: Response) -> Response:
         secure = request.url.scheme == "https" or (self.settings.base_url or "").startswith("https:")

@@ -17,8 +17,11 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
+from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 _SIGNING = "signing.json"
@@ -74,3 +77,26 @@ def load_keys(directory: Path) -> Keys:
         else _write_new(instance_path, f"urn:hygie:{secrets.token_hex(16)}".encode())
     )
     return Keys(signing, audit, instance.decode().strip())
+
+
+def read_signed(
+    keys: Keys, value: str, *, typ: str, audience: str, now_s: int, max_chars: int
+) -> dict[str, Any] | None:
+    """The claims of a short-lived value this server signed (a cookie between two steps of a
+    sign-in): ES256 with our key, the given ``typ`` header and ``aud``, not expired; else None."""
+    if not value or len(value) > max_chars:
+        return None
+    try:
+        decoded = jwt.decode(value, keys.signing, algorithms=["ES256"])
+    except (JoseError, ValueError, TypeError):
+        return None
+    claims = decoded.claims
+    exp = claims.get("exp")
+    if (
+        decoded.header.get("typ") != typ
+        or claims.get("aud") != audience
+        or not isinstance(exp, int)
+        or exp <= now_s
+    ):
+        return None
+    return dict(claims)
