@@ -35,6 +35,7 @@ from hygie.search.catalog import Catalog
 from hygie.settings import Settings
 from hygie.storage.database import Database, open_database
 from hygie.storage.store import Store, load_catalog
+from hygie.transfer import operations as transfer
 
 FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -86,13 +87,15 @@ def create_app(
     auth: dict[str, OAuthServer] = {}
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db, params = open_storage(settings)
-        api = state["api"] = FhirApi(settings, db, params)
+        api = state["api"] = app.state.fhir_api = FhirApi(settings, db, params)
         api.trail = AuditTrail(db, api.keys.audit, balp.Server(base_url=settings.base_url))
         api.trail.start()
         auth["server"] = OAuthServer(settings, api, clock)
         await auth["server"].start()  # revoked access-token ids → api.revoked
+        api.operations.update(transfer.operations())  # Bulk Data, portability (hygie/transfer)
+        await transfer.start(api)
         if freeze_gc:  # start-up objects (definitions, registries) leave the collector's scans
             gc.collect()
             gc.freeze()
@@ -105,6 +108,7 @@ def create_app(
         try:
             yield
         finally:
+            await transfer.close(api)
             await api.trail.close()  # the last records reach the ledger before the database closes
             db.close()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -55,6 +56,53 @@ class _Visit:
     emergency: set[str] = field(default_factory=set)  # patients open by break-the-glass
 
 
+@dataclass(slots=True)
+class OperationCall:
+    """One call of an operation plugged in by the composition root (:attr:`FhirApi.operations`).
+
+    The handler owns the whole exchange: it reads the body itself (``request``), runs its
+    database work with :meth:`env` (the caller's access policy applied, and every resource it
+    touches audited like any FHIR interaction) and returns any Starlette response (FHIR JSON,
+    NDJSON, a ZIP, a 202 kick-off). Errors are raised as :class:`FhirError`.
+    """
+
+    api: FhirApi
+    request: Request
+    req: FhirRequest
+    policy: Policy | None
+    base: str
+    lang: str
+    pretty: bool
+    visit: _Visit
+
+    @property
+    def principal(self) -> Principal | None:
+        """Who calls (None when authentication is switched off)."""
+        return self.policy.principal if self.policy is not None else None
+
+    def env(self, session: Any) -> Env:
+        """The request's environment on ``session`` (policy, audit), as the interactions get."""
+        self.api._emergency(session, self.policy, self.visit)
+        return self.api._env(session, self.base, self.lang, self.visit.envs, self.policy)
+
+    async def read_body(self) -> bytes:
+        """The raw body, within ``HYGIE_MAX_BODY_BYTES`` (413 beyond), gunzipped if sent so."""
+        return await self.api.read_raw(self.request)
+
+
+OperationHandler = Callable[[OperationCall], Awaitable[Response]]
+
+
+def operation_key(req: FhirRequest) -> str | None:
+    """``system:$op``, ``type:Patient:$op`` or ``instance:Patient:$op`` for an operation URL."""
+    if req.operation is None or not req.operation.startswith("$") or req.compartment is not None:
+        return None
+    if req.type is None:
+        return f"system:{req.operation}"
+    level = "instance" if req.id is not None else "type"
+    return f"{level}:{req.type}:{req.operation}"
+
+
 class FhirApi:
     """The ASGI endpoint for everything under ``/fhir``."""
 
@@ -67,6 +115,9 @@ class FhirApi:
         self.verified = VerifiedTokens()  # tokens whose signature was checked already
         self.tz = ZoneInfo(settings.timezone)
         self.trail: AuditTrail | None = None  # set by the app (hygie.api.audit_trail)
+        # Operations implemented above this layer (Bulk Data, portability…), wired by the app:
+        # key as :func:`operation_key` builds it.
+        self.operations: dict[str, OperationHandler] = {}
 
     async def __call__(self, request: Request) -> Response:
         lang = language(request.headers.get("accept-language"), self.settings.default_language)
@@ -142,6 +193,10 @@ class FhirApi:
         visit.req = req
         policy = self._policy(request, base)
         visit.principal = policy.principal if policy is not None else None
+        key = operation_key(req)
+        if key is not None and key in self.operations:
+            call = OperationCall(self, request, req, policy, base, lang, pretty, visit)
+            return await self.operations[key](call)
         if method in ("POST", "PUT", "PATCH"):
             await self._read_body(request, req)
         summary = check_summary(req.param("_summary"))
@@ -213,7 +268,8 @@ class FhirApi:
             return self.settings.base_url.rstrip("/") + "/fhir"
         return f"{request.url.scheme}://{request.url.netloc}/fhir"
 
-    async def _read_body(self, request: Request, req: FhirRequest) -> None:
+    async def read_raw(self, request: Request) -> bytes:
+        """The request body within ``HYGIE_MAX_BODY_BYTES`` (413 beyond), gunzipped if sent so."""
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
@@ -227,6 +283,10 @@ class FhirApi:
         raw = b"".join(chunks)
         if request.headers.get("content-encoding", "identity").lower() == "gzip":
             raw = _gunzip(raw, limit)
+        return raw
+
+    async def _read_body(self, request: Request, req: FhirRequest) -> None:
+        raw = await self.read_raw(request)
         ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if req.operation == "_search":
             if ctype != FORM:
