@@ -23,8 +23,9 @@ Who sees what (docs/security.md):
 - **professionals**: reference data, plus the compartments of the patients they care for — managed
   by their organisation (``Patient.managingOrganization``), whose GP they are
   (``Patient.generalPractitioner``: them or their organisation), or whose CareTeam they (or their
-  organisation) belong to — minus patients who blocked them or their organisation (an active
-  Consent with a ``deny`` provision naming them as actor), plus patients opened by
+  organisation) belong to (while the team is active and its period covers now) — minus patients
+  who blocked them or their organisation (an active Consent with a ``deny`` provision, root or
+  nested, naming them as actor, within the Consent's period), plus patients opened by
   break-the-glass (time-limited grants, which override a block).
 - **administrators**: reference data only (account management needs no clinical data).
 
@@ -291,12 +292,13 @@ class Policy:
             team, participant = self._pid("CareTeam", "patient"), self._pid("CareTeam", "participant")
             if team is not None and participant is not None:
                 match = _targets(members, "cm")
+                current = self._current("ct", self._pid("CareTeam", "status"), self._pid("CareTeam", "date"))
                 related.append(
                     Sql(
                         f"EXISTS (SELECT 1 FROM idx_reference ct WHERE ct.pid = ? AND ct.target_id = {p}"
                         " AND ct.target_type = 'Patient' AND EXISTS (SELECT 1 FROM idx_reference cm"
-                        f" WHERE cm.rk = ct.rk AND cm.pid = ? AND ({match.clause})))",
-                        (team, *pa, participant, *match.args),
+                        f" WHERE cm.rk = ct.rk AND cm.pid = ? AND ({match.clause})){current.clause})",
+                        (team, *pa, participant, *match.args, *current.args),
                     )
                 )
         parts: list[Sql] = []
@@ -327,21 +329,65 @@ class Policy:
             members.append(("Organization", self.principal.organization))
         return members
 
+    def _current(self, alias: str, status: int | None, period: int | None) -> Sql:
+        """`` AND …``: the CareTeam ``alias`` is active (or has no status) and its period, when
+        given, covers now (https://hl7.org/fhir/R4/careteam.html): a team that ended, has not
+        begun, is proposed, suspended, inactive or entered in error grants nothing."""
+        clause, args = "", []
+        if status is not None:
+            clause += (
+                f" AND NOT EXISTS (SELECT 1 FROM idx_token {alias}s WHERE {alias}s.rk = {alias}.rk"
+                f" AND {alias}s.pid = ? AND {alias}s.code <> 'active')"
+            )
+            args.append(status)
+        if period is not None:
+            clause += self._outside(alias, f"{alias}d")
+            args.extend((period, self.now_ms, self.now_ms))
+        return Sql(clause, tuple(args))
+
+    @staticmethod
+    def _outside(alias: str, dates: str) -> str:
+        """`` AND NOT EXISTS`` a period of ``alias`` (date index rows, half-open ``[low, high)``
+        in epoch ms; args: pid, now, now) that does not cover now."""
+        return (
+            f" AND NOT EXISTS (SELECT 1 FROM idx_date {dates} WHERE {dates}.rk = {alias}.rk"
+            f" AND {dates}.pid = ? AND ({dates}.low > ? OR {dates}.high <= ?))"
+        )
+
     def _blocks(self, patient: Sql, members: list[tuple[str, str]]) -> Sql:
-        """An active Consent of ``patient`` whose ``deny`` provision names one of ``members``."""
+        """An active Consent of ``patient`` with a deny provision naming one of ``members`` —
+        the root provision (``provision-type`` deny, ``actor``) or a nested one
+        (``denied-actor``, hygie.search.catalog) — whose root period, when given, covers now
+        (https://hl7.org/fhir/R4/consent.html). A nested provision's own period is not read: a
+        nested deny holds as long as the Consent does (the safe side of a privacy rule)."""
         consent, actor = self._pid("Consent", "patient"), self._pid("Consent", "actor")
         status, kind = self._pid("Consent", "status"), self._pid("Consent", "provision-type")
         if consent is None or actor is None or status is None or kind is None:
             return NOTHING
         match = _targets(members, "ba")
+        root = Sql(
+            f"EXISTS (SELECT 1 FROM idx_reference ba WHERE ba.rk = bx.rk AND ba.pid = ?"
+            f" AND ({match.clause})) AND EXISTS (SELECT 1 FROM idx_token bk"
+            " WHERE bk.rk = bx.rk AND bk.pid = ? AND bk.code = 'deny')",
+            (actor, *match.args, kind),
+        )
+        denied = self._pid("Consent", "denied-actor")
+        if denied is not None:
+            nested = _targets(members, "bn")
+            root = Sql(
+                f"(({root.clause}) OR EXISTS (SELECT 1 FROM idx_reference bn WHERE bn.rk = bx.rk"
+                f" AND bn.pid = ? AND ({nested.clause})))",
+                (*root.args, denied, *nested.args),
+            )
+        period, during, during_args = self._pid("Consent", "period"), "", ()
+        if period is not None:
+            during, during_args = self._outside("bx", "bp"), (period, self.now_ms, self.now_ms)
         return Sql(
             f"EXISTS (SELECT 1 FROM idx_reference bx WHERE bx.pid = ? AND bx.target_id = {patient.clause}"
             " AND bx.target_type = 'Patient'"
-            " AND EXISTS (SELECT 1 FROM idx_reference ba WHERE ba.rk = bx.rk AND ba.pid = ?"
-            f" AND ({match.clause})) AND EXISTS (SELECT 1 FROM idx_token bs WHERE bs.rk = bx.rk"
-            " AND bs.pid = ? AND bs.code = 'active') AND EXISTS (SELECT 1 FROM idx_token bk"
-            " WHERE bk.rk = bx.rk AND bk.pid = ? AND bk.code = 'deny'))",
-            (consent, *patient.args, actor, *match.args, status, kind),
+            " AND EXISTS (SELECT 1 FROM idx_token bs WHERE bs.rk = bx.rk"
+            f" AND bs.pid = ? AND bs.code = 'active') AND {root.clause}{during})",
+            (consent, *patient.args, status, *root.args, *during_args),
         )
 
     def cared_for(self) -> Sql:

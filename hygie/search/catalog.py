@@ -59,6 +59,31 @@ BUILTIN: tuple[dict[str, Any], ...] = (
         "type": "token",
         "expression": "Consent.provision.type",
     },
+    {
+        "resourceType": "SearchParameter",
+        "url": "https://hygie.health/fhir/SearchParameter/Consent-denied-actor",
+        "name": "denied-actor",
+        "status": "active",
+        "description": "Actors named by a deny provision of the Consent, at the root or nested up to "
+        "three levels (the access policy reads it: an active Consent denying a professional or "
+        "organisation blocks them, whatever the root provision says).",
+        "code": "denied-actor",
+        "base": ["Consent"],
+        "type": "reference",
+        "target": [
+            "Practitioner",
+            "PractitionerRole",
+            "Organization",
+            "CareTeam",
+            "RelatedPerson",
+            "Patient",
+            "Device",
+            "Group",
+        ],
+        "expression": "Consent.provision.where(type = 'deny').actor.reference"
+        " | Consent.provision.provision.where(type = 'deny').actor.reference"
+        " | Consent.provision.provision.provision.where(type = 'deny').actor.reference",
+    },
 )
 
 
