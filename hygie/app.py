@@ -108,6 +108,7 @@ def create_app(
         try:
             yield
         finally:
+            await auth["server"].close()
             await transfer.close(api)
             await api.trail.close()  # the last records reach the ledger before the database closes
             db.close()

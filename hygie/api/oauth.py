@@ -19,9 +19,12 @@ added as soon as it is committed), the sign-in throttle and the clock.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
+from contextlib import suppress
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -35,10 +38,13 @@ from hygie.auth.oauth.errors import OAuthError
 from hygie.auth.oauth.grants import Outcome, TokenRequest, authenticate_client, token
 from hygie.auth.oauth.introspection import introspect, revoke
 from hygie.auth.oauth.issuing import Issuer
-from hygie.auth.oauth.revocation import load_revoked, purge
+from hygie.auth.oauth.revocation import live_revoked, load_revoked, purge
 from hygie.auth.throttle import Throttle
+from hygie.logging import get_logger
 from hygie.settings import Settings
 
+log = get_logger("hygie.oauth")
+REVOCATION_POLL_S = 2.0  # how soon a revocation recorded by another server is enforced here
 MAX_FORM_BYTES = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 CAPABILITIES = [
@@ -87,6 +93,7 @@ class OAuthServer:
         self.clock = clock or time.time
         self.throttle = Throttle(settings.login_attempts_per_minute / 60.0, settings.login_burst, 100_000)
         self.idp: ExternalIdp | None = None
+        self._watch: asyncio.Task[None] | None = None
         if settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret:
             config = IdpConfig(
                 issuer=settings.oidc_issuer,
@@ -127,6 +134,27 @@ class OAuthServer:
             return load_revoked(session, now)
 
         self.api.revoked.update(await self.api.db.run(work))
+        self._watch = asyncio.get_running_loop().create_task(self._watch_revocations())
+
+    async def _watch_revocations(self) -> None:
+        """Every :data:`REVOCATION_POLL_S`, take up the revocations other servers on the same
+        database recorded (RFC 7009 revocation is immediate on the server that received it)."""
+        while True:
+            await asyncio.sleep(REVOCATION_POLL_S)
+            now = self.now_ms()
+            try:
+                live = await self.api.db.run(partial(live_revoked, now_ms=now), write=False)
+            except Exception as exc:  # the database is restarting...: next round
+                log.warning("revocations_unread", error=type(exc).__name__)
+                continue
+            self.api.revoked.update(live)
+
+    async def close(self) -> None:
+        """Stop watching revocations."""
+        if self._watch is not None:
+            self._watch.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._watch
 
     # -- discovery --------------------------------------------------------------------------------
     async def smart_configuration(self, request: Request) -> Response:

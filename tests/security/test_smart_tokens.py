@@ -78,3 +78,24 @@ def test_introspection(settings: Settings) -> None:
         assert inst.http.post("/oauth/introspect", data={"token": access}, auth=conf).json() == {
             "active": False
         }
+
+
+def test_a_revocation_reaches_another_server_on_the_same_database(settings: Settings) -> None:
+    """Two server processes share a database: a token revoked through one is refused by the other
+    within a few seconds, without a restart (hygie.api.oauth.OAuthServer watches revocations)."""
+    import time
+
+    from starlette.testclient import TestClient
+
+    from hygie.app import create_app
+
+    with installation(settings) as inst, TestClient(create_app(settings)) as other:
+        token, _ = launch(inst, "alice")
+        bearer = {"Authorization": f"Bearer {token['access_token']}"}
+        assert other.get("/fhir/Patient/alice", headers=bearer).status_code == 200
+        inst.http.post("/oauth/revoke", data={"token": token["access_token"], "client_id": inst.app_id})
+        deadline = time.monotonic() + 15
+        while other.get("/fhir/Patient/alice", headers=bearer).status_code == 200:
+            assert time.monotonic() < deadline, "the other server still accepts the revoked token"
+            time.sleep(0.2)
+        assert other.get("/fhir/Patient/alice", headers=bearer).status_code == 401

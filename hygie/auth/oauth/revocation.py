@@ -55,6 +55,11 @@ def load_revoked(session: Session, now_ms: int) -> set[str]:
     return {str(r[0]) for r in session.all("SELECT jti FROM revoked_token")}
 
 
+def live_revoked(session: Session, now_ms: int) -> set[str]:
+    """The revoked access-token ids that have not expired yet (read only)."""
+    return {str(r[0]) for r in session.all("SELECT jti FROM revoked_token WHERE expires >= ?", (now_ms,))}
+
+
 def purge(session: Session, now_ms: int) -> None:
     """Delete what can no longer serve: expired assertion ids, refresh tokens, old codes."""
     session.execute("DELETE FROM oauth_jti WHERE expires < ?", (now_ms,))
