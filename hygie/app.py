@@ -22,7 +22,7 @@ from hygie.api.auth_routes import auth_routes
 from hygie.api.bundle import process_bundle
 from hygie.api.context import Env
 from hygie.api.hardening import Hardening
-from hygie.api.http import FhirApi
+from hygie.api.http import FhirApi, pure_operation
 from hygie.api.oauth import OAuthServer
 from hygie.api.openapi import openapi
 from hygie.api.search import find
@@ -31,6 +31,7 @@ from hygie.demo.population import DEMO_TAG, demo_bundle
 from hygie.errors import error_response, unexpected
 from hygie.fhir.outcome import FhirError
 from hygie.logging import configure, get_logger
+from hygie.monitoring.news2_fhir import news2_operation
 from hygie.search.catalog import Catalog
 from hygie.settings import Settings
 from hygie.storage.database import Database, open_database
@@ -95,6 +96,7 @@ def create_app(
         auth["server"] = OAuthServer(settings, api, clock)
         await auth["server"].start()  # revoked access-token ids → api.revoked
         api.operations.update(transfer.operations())  # Bulk Data, portability (hygie/transfer)
+        api.operations["type:Observation:$news2"] = pure_operation(news2_operation)  # hygie/monitoring
         await transfer.start(api)
         if freeze_gc:  # start-up objects (definitions, registries) leave the collector's scans
             gc.collect()

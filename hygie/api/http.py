@@ -93,6 +93,26 @@ class OperationCall:
 OperationHandler = Callable[[OperationCall], Awaitable[Response]]
 
 
+def pure_operation(compute: Callable[[Any, str], dict[str, Any]]) -> OperationHandler:
+    """An operation computed from its JSON input alone (nothing read or stored), e.g. a score:
+    ``POST`` only, the body parsed as for any FHIR write, ``compute(body, language)`` answered
+    as FHIR JSON with 200. ``compute`` raises :class:`FhirError` for bad input."""
+
+    async def handler(call: OperationCall) -> Response:
+        if call.req.method != "POST":
+            raise FhirError.of(405, "not-supported", "method_not_allowed", method=call.req.method[:16])
+        ctype = (call.request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if ctype not in JSON_TYPES:
+            raise FhirError.of(415, "not-supported", "unsupported_media_type", type=ctype[:80] or "-")
+        raw = await call.read_body()
+        if not raw.strip():
+            raise FhirError.of(400, "required", "body_required")
+        body = parse_json(raw, call.api.settings.max_json_depth)
+        return call.api._json(compute(body, call.lang), 200, call.pretty, {})
+
+    return handler
+
+
 def operation_key(req: FhirRequest) -> str | None:
     """``system:$op``, ``type:Patient:$op`` or ``instance:Patient:$op`` for an operation URL."""
     if req.operation is None or not req.operation.startswith("$") or req.compartment is not None:
