@@ -379,7 +379,8 @@ class Policy:
                 f" AND bn.pid = ? AND ({nested.clause})))",
                 (*root.args, denied, *nested.args),
             )
-        period, during, during_args = self._pid("Consent", "period"), "", ()
+        period, during = self._pid("Consent", "period"), ""
+        during_args: tuple[int, ...] = ()
         if period is not None:
             during, during_args = self._outside("bx", "bp"), (period, self.now_ms, self.now_ms)
         return Sql(
