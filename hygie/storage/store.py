@@ -14,13 +14,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
 from hygie.fhir import jsonio
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
+from hygie.fhir.primitives import INSTANT_RE, is_valid_id
 from hygie.search import fulltext
 from hygie.search.catalog import (
     Catalog,
@@ -80,8 +81,25 @@ register(
             "auxquels vous avez accès.",
             "en": "Access denied: the {type} written would fall outside the records you may access.",
         },
+        "restore_bad_id": {
+            "fr": "Ressource {type} à restaurer : id absent ou invalide ({id}) ; attendu "
+            "[A-Za-z0-9-.]{{1,64}}.",
+            "en": "{type} to restore: missing or invalid id ({id}); expected [A-Za-z0-9-.]{{1,64}}.",
+        },
+        "restore_conflict": {
+            "fr": "{type}/{id} existe déjà avec un autre contenu ou une autre version "
+            "(version actuelle {current}, restaurée {vid}).",
+            "en": "{type}/{id} already exists with another content or version "
+            "(current version {current}, restored {vid}).",
+        },
+        "restore_not_visible": {
+            "fr": "{type}/{id} ne peut être restauré : cet id n'est pas dans les dossiers auxquels "
+            "vous avez accès.",
+            "en": "{type}/{id} cannot be restored: this id is not in the records you may access.",
+        },
     }
 )
+OnConflict = Literal["version", "error", "skip"]
 # Columns stored as '' when absent (primary-key members cannot be NULL).
 _NOT_NULL = {"token": (1, 2), "reference": (1, 2, 3), "quantity": (1, 2)}
 
@@ -320,6 +338,64 @@ class Store:
         self.catalog_changed |= current.type == "SearchParameter"
         return Version(current.type, current.id, vid, ms, True, "DELETE", None, current.rk)
 
+    def restore(self, rtype: str, resource: dict[str, Any], *, on_conflict: OnConflict) -> Version | None:
+        """Store a resource exported elsewhere with its own ``id``, ``meta.versionId`` and
+        ``meta.lastUpdated`` (imports, portability: docs/import.md); validation is the caller's.
+
+        A new (type, id) gets exactly that version id (an integer ≥ 1, else 1) and lastUpdated
+        (a valid instant, else now): vread of that version works, history shows that one
+        version. An existing one with the same version id and the same content (meta's
+        versionId/lastUpdated aside) is left alone (None: re-running an import writes nothing);
+        any other existing one follows ``on_conflict``: ``version`` writes a new version over it
+        (as PUT does, https://hl7.org/fhir/R4/http.html#update), ``error`` raises 409, ``skip``
+        returns None. The access policy applies as for create and update; under a row-level
+        policy an id the caller cannot see (absent or hidden alike) is refused with 404, as a
+        PUT creating it would be.
+        """
+        rid = resource.get("id")
+        if not is_valid_id(rid):
+            raise FhirError.of(
+                400, "invalid", "restore_bad_id", (f"{rtype}.id",), type=rtype, id=str(rid)[:80]
+            )
+        assert isinstance(rid, str)
+        meta = resource.get("meta")
+        meta = meta if isinstance(meta, dict) else {}
+        vid = _restored_vid(meta.get("versionId"))
+        hidden = visible(self.params, "r") is not None or visible(self.params, "r", "c") is not None
+        if not hidden and self._allows(rtype, "c"):
+            # One round trip for a new resource, and no flush of the write buffer: a large
+            # import sends its version and index rows in bulk.
+            row = self.s.one(
+                "INSERT INTO resource (type, id, vid, deleted, last_updated) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (type, id) DO NOTHING RETURNING rk",
+                (rtype, rid, vid, self._false, ms := _restored_ms(meta.get("lastUpdated"))),
+            )
+            if row is not None:
+                return self._restore_new(row[0], rtype, rid, vid, ms, resource)
+        current = self.read(rtype, rid, for_update=True)
+        if current is None:
+            self._may(rtype, "c")
+            raise FhirError.of(404, "not-found", "restore_not_visible", type=rtype, id=rid)
+        if not current.deleted and current.vid == vid and _same_content(current, resource):
+            return None
+        if on_conflict == "skip":
+            return None
+        if on_conflict == "error":
+            shown = f"{current.vid} (deleted)" if current.deleted else current.vid
+            raise FhirError.of(
+                409, "conflict", "restore_conflict", type=rtype, id=rid, current=shown, vid=vid
+            )
+        return self.update(current, resource, "PUT")
+
+    def _restore_new(
+        self, rk: int, rtype: str, rid: str, vid: int, ms: int, resource: dict[str, Any]
+    ) -> Version:
+        stored = stamp(resource, rtype, rid, vid, ms)
+        version = self._write_version(rk, rtype, rid, vid, ms, "PUT", stored, reindex=False)
+        self._check_written(version.rk, rtype, "c")
+        self._check_search_param(rtype, resource)
+        return version
+
     # -- access policy (hygie.auth.policy, carried by the catalog) -------------------------------
     def _policy(self, alias: str = "r", permission: str = "r") -> tuple[str, tuple[Any, ...]]:
         """`` AND <condition>`` on ``alias`` for the caller's visible rows ('' when unrestricted)."""
@@ -357,9 +433,12 @@ class Store:
         )
         return named <= {row[0] for row in current}
 
-    def _may(self, rtype: str, permission: str) -> None:
+    def _allows(self, rtype: str, permission: str) -> bool:
         guard = self.params.guard if isinstance(self.params, Catalog) else None
-        if guard is not None and not guard.allows(rtype, permission):
+        return guard is None or guard.allows(rtype, permission)
+
+    def _may(self, rtype: str, permission: str) -> None:
+        if not self._allows(rtype, permission):
             raise FhirError.of(403, "forbidden", "forbidden_interaction", type=rtype, permission=permission)
 
     def _check_written(self, rk: int, rtype: str, permission: str) -> None:
@@ -511,6 +590,38 @@ class Store:
             if len(rows) < limit or len(found) >= limit:
                 return found[:limit]
             before_seq = rows[-1][8]
+
+
+def _restored_vid(value: Any) -> int:
+    """``meta.versionId`` of a restored resource when it is an integer ≥ 1 (as Hygie writes
+    them), else 1."""
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if text.isascii() and text.isdigit() and 0 < len(text) <= 9 and int(text) >= 1:
+        return int(text)
+    return 1
+
+
+def _restored_ms(value: Any) -> int:
+    """``meta.lastUpdated`` of a restored resource in epoch ms when it is a valid instant, else now."""
+    if isinstance(value, str) and INSTANT_RE.fullmatch(value):
+        try:
+            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+        except ValueError:  # e.g. 2023-02-30 or a leap second, which the pattern lets through
+            pass
+    return now_ms()
+
+
+def _content(resource: dict[str, Any]) -> bytes:
+    """The resource without id and meta.versionId/lastUpdated, in a canonical form."""
+    body = {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    if meta:
+        body["meta"] = meta
+    return jsonio.dumps(body, sort_keys=True)
+
+
+def _same_content(current: Version, resource: dict[str, Any]) -> bool:
+    return _content(current.resource()) == _content(resource)
 
 
 def load_params(session: Session, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:

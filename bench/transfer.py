@@ -1,0 +1,129 @@
+"""Data in and out, timed through the operator commands (issue targets: NDJSON import ≥ 10,000
+resources/s per core, ``$export`` ≥ 50,000 resources/s, one patient's portability ZIP < 1 s,
+``hygie demo`` ready in < 60 s).
+
+On a fresh database per step, each command pinned to one core (``taskset -c 0``):
+
+1. ``hygie import`` of the 49 Synthea transaction Bundles (the HTTP import benchmark's corpus);
+2. ``hygie export bulk`` of everything (the same export code as ``$export``);
+3. ``hygie import`` of that NDJSON into a second fresh database (ids kept: ``Store.restore``);
+4. ``hygie export record`` of five patients (median);
+5. the demo population (300 patients) loaded by ``hygie.demo.load.load_demo`` in this process.
+
+Times are wall-clock seconds of the whole command; the command's start-up (``hygie --help``,
+imports and schema check) is measured too and reported, so per-resource rates are given both
+raw and without it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import server
+from bench.importer import SYNTHEA
+
+
+def _run(args: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*server.taskset_prefix(0), *server.hygie_command(), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"hygie {' '.join(args)} failed ({done.returncode}): {done.stderr[-800:]}")
+    return elapsed
+
+
+def _env(database: server.Database, keys: Path) -> dict[str, str]:
+    return {**os.environ, "HYGIE_DATABASE_URL": database.url, "HYGIE_KEYS_DIR": str(keys)}
+
+
+def _count_lines(folder: Path) -> dict[str, int]:
+    counts = {}
+    for path in sorted(folder.glob("*.ndjson")):
+        with path.open("rb") as fh:
+            counts[path.stem] = sum(1 for _ in fh)
+    return counts
+
+
+def run(db: str) -> dict[str, Any]:
+    """All steps on ``db``; the figures for bench/results."""
+    work = Path(tempfile.mkdtemp(prefix="hygie-bench-transfer-"))
+    keys = work / "keys"
+    first = server.fresh_database(db, "transfer")
+    second = server.fresh_database(db, "transfer2")
+    out: dict[str, Any] = {}
+    try:
+        env = _env(first, keys)
+        startup = statistics.median(_run(["db", "upgrade"], env) for _ in range(3))
+        out["startup_s"] = round(startup, 3)
+        t = _run(["import", str(SYNTHEA), "--state", str(work / "state1.json")], env)
+        export_dir = work / "export"
+        t_export = _run(["export", "bulk", str(export_dir)], env)
+        counts = _count_lines(export_dir)
+        total = sum(counts.values())
+        out["resources"] = total
+        out["bundle_import"] = _rates(total, t, startup)
+        out["export"] = _rates(total, t_export, startup)
+        env2 = _env(second, keys)
+        t_ndjson = _run(["import", str(export_dir), "--state", str(work / "state2.json")], env2)
+        out["ndjson_import"] = _rates(total, t_ndjson, startup)
+        patients = [line.split(b'"id":"', 1)[1].split(b'"', 1)[0].decode()
+                    for line in (export_dir / "Patient.ndjson").read_bytes().splitlines()[:5]]  # fmt: skip
+        zips = [_run(["export", "record", pid, "--out", str(work / f"{pid}.zip")], env) for pid in patients]
+        median = statistics.median(zips)
+        out["record_zip_s"] = {"median": round(median, 3), "without_startup": round(median - startup, 3),
+                               "patients": len(zips)}  # fmt: skip
+        out["demo_300_s"] = round(_demo(db, work), 2)
+    finally:
+        for database in (first, second):
+            if database.kind == "postgresql":
+                database.drop()
+    return out
+
+
+def _rates(count: int, seconds: float, startup: float) -> dict[str, float]:
+    return {
+        "seconds": round(seconds, 2),
+        "per_s": round(count / seconds, 1),
+        "per_s_without_startup": round(count / max(seconds - startup, 1e-9), 1),
+    }
+
+
+def _demo(db: str, work: Path) -> float:
+    """Seconds to load the default demo population (300 patients) into a fresh database."""
+    from hygie.demo.load import load_demo
+    from hygie.settings import Settings
+
+    database = server.fresh_database(db, "demo")
+    try:
+        settings = Settings(database_url=database.url, keys_dir=work / "demo-keys")
+        started = time.perf_counter()
+        load_demo(settings, 300, 1)
+        return time.perf_counter() - started
+    finally:
+        if database.kind == "postgresql":
+            database.drop()
+
+
+def describe(db: str, figures: dict[str, Any]) -> str:
+    f = figures
+    return (
+        f"transfer/{db}: {f['resources']:,} resources; bundle import {f['bundle_import']['per_s']:,.0f}/s; "
+        f"NDJSON import {f['ndjson_import']['per_s']:,.0f}/s "
+        f"({f['ndjson_import']['per_s_without_startup']:,.0f}/s without start-up); "
+        f"export {f['export']['per_s']:,.0f}/s ({f['export']['per_s_without_startup']:,.0f}/s); "
+        f"record ZIP {f['record_zip_s']['median']} s ({f['record_zip_s']['without_startup']} s); "
+        f"demo 300 patients {f['demo_300_s']} s; command start-up {f['startup_s']} s"
+    )

@@ -1,0 +1,128 @@
+"""Reading import files: NDJSON (streamed line by line, gzip or not), JSON, and which files a
+folder holds.
+
+NDJSON is the Bulk Data format: one resource per line, UTF-8, ``\\n``-separated
+(https://hl7.org/fhir/uv/bulkdata/STU2/export.html#bulk-data-output-file-format). Blank lines
+are skipped. Numbers keep their precision (:mod:`hygie.fhir.jsonio`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from hygie.fhir import jsonio
+from hygie.fhir.messages import register
+from hygie.fhir.outcome import FhirError
+
+register(
+    {
+        "import_bad_json": {
+            "fr": "JSON illisible ({detail}).",
+            "en": "Unreadable JSON ({detail}).",
+        },
+        "import_line_too_long": {
+            "fr": "Ligne de plus de {limit} octets.",
+            "en": "Line longer than {limit} bytes.",
+        },
+    }
+)
+
+Kind = Literal["bundle", "ndjson", "zip"]
+MAX_LINE_BYTES = 64 * 1024 * 1024  # one resource; a Binary of a few tens of MB still fits
+_SUFFIXES: tuple[tuple[str, Kind], ...] = (
+    (".ndjson.gz", "ndjson"),
+    (".ndjson", "ndjson"),
+    (".json.gz", "bundle"),
+    (".json", "bundle"),
+    (".zip", "zip"),
+)
+
+
+def kind_of(path: Path) -> Kind | None:
+    """The import format of a file from its name (None: not an import file)."""
+    name = path.name.lower()
+    for suffix, kind in _SUFFIXES:
+        if name.endswith(suffix):
+            return kind
+    return None
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """Files to import, in order: each path as given; a folder is walked recursively in sorted
+    order (a Bulk Data output folder: ``Patient.ndjson``, ``Observation.ndjson``…), keeping only
+    files of a known format (:func:`kind_of`). A file named explicitly is kept whatever its name
+    (it is reported if its format is unknown)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(p for p in sorted(path.rglob("*")) if p.is_file() and kind_of(p) is not None)
+        else:
+            found.append(path)
+    return list(dict.fromkeys(found))
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, gunzipped when its name ends in ``.gz``."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def read_ndjson(source: Path | IO[bytes]) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed JSON)`` for each non-blank line, read one line at a time (a file of
+    any size in little memory). ``source`` is a path (``.gz`` decompressed) or a binary stream.
+
+    A line that is not JSON raises :class:`FhirError` 400; the caller adds the line number
+    (it is in the error's ``line`` attribute: see :class:`LineError`).
+    """
+    if isinstance(source, Path):
+        with open_binary(source) as stream:
+            yield from read_ndjson(stream)
+        return
+    for number, raw in enumerate(source, start=1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise LineError(
+                number, FhirError.of(413, "too-costly", "import_line_too_long", limit=MAX_LINE_BYTES)
+            )
+        if not raw.strip():
+            continue
+        try:
+            data = jsonio.loads(raw)
+        except ValueError as exc:
+            raise LineError(
+                number, FhirError.of(400, "structure", "import_bad_json", detail=str(exc)[:200])
+            ) from exc
+        yield number, data
+
+
+def read_json(path: Path) -> Any:
+    """A whole JSON file (a Bundle or one resource), parsed."""
+    with open_binary(path) as stream:
+        raw = stream.read()
+    try:
+        return jsonio.loads(raw)
+    except ValueError as exc:
+        raise FhirError.of(400, "structure", "import_bad_json", detail=str(exc)[:200]) from exc
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of the file's bytes as stored (hex)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class LineError(Exception):
+    """A FHIR error on one line of an NDJSON file (or one entry of a Bundle)."""
+
+    def __init__(self, line: int, error: FhirError, where: str = "line") -> None:
+        super().__init__(f"{where} {line}")
+        self.line = line
+        self.error = error
+        self.where = where
