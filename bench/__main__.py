@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import crud, importer, report, search, server
+from bench import crud, importer, ingest, report, search, server, transfer
 from bench.loadgen import RunResult, new_event_loop, pin_to_core, run, run_sync
 
 
@@ -53,6 +53,30 @@ def bench_crud(db: str, duration: float, connections: int, warmup: float, seed: 
     params = {"duration_s": duration, "warmup_s": warmup, "connections": connections, "seed": seed}
     return report.save("crud", db, {"params": params, "summary": summary, "server": server_block,
                                     "background": background})
+
+
+def bench_ingest(db: str, duration: float, connections: int, seed: int, keep: bool) -> Any:
+    """Device-data ingestion ($ingest, Open mHealth batches) on a fresh server and database."""
+    background = server.background_load(wait_quiet=WAIT_QUIET[0])
+    database = server.fresh_database(db, "ingest")
+    try:
+        with server.running_server(database, "ingest") as srv:
+            sampler = server.CpuSampler(srv)
+            result = run_sync(run(srv.host, srv.port, ingest.scenario(seed), connections=connections,
+                                  duration=duration, warmup=3.0, on_window=sampler.start))
+            server_block = sampler.stop()
+    finally:
+        if not keep:
+            _discard(database)
+    summary = result.summary()
+    batches = summary["per_op"].get("ingest 60", {})
+    summary["samples_per_s"] = round(batches.get("ops_per_s", 0) * ingest.BATCH, 1)
+    print(f"ingest/{db}: {summary['samples_per_s']:,.0f} samples/s ({batches.get('ops_per_s', 0):,.1f} "
+          f"batches of {ingest.BATCH}/s), p50 {batches.get('p50_ms')} ms, p99 {batches.get('p99_ms')} ms, "
+          f"errors {summary['errors']} {summary['statuses']}, {_cpu_text(server_block, summary)}")
+    params = {"duration_s": duration, "connections": connections, "seed": seed, "batch": ingest.BATCH}
+    return report.save("ingest", db, {"params": params, "summary": summary, "server": server_block,
+                                      "background": background})
 
 
 def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
@@ -229,6 +253,15 @@ def main(argv: list[str] | None = None) -> int:
     p_crud.add_argument("--connections", type=int, default=16, help="virtual users (default 16)")
     p_crud.add_argument("--seed", type=int, default=42)
 
+    p_ing = sub.add_parser("ingest", help="device data ingestion ($ingest, Open mHealth batches)")
+    common(p_ing)
+    p_ing.add_argument("--duration", type=float, default=20.0, help="measured seconds (default 20)")
+    p_ing.add_argument("--connections", type=int, default=8, help="virtual users (default 8)")
+    p_ing.add_argument("--seed", type=int, default=42)
+
+    p_tr = sub.add_parser("transfer", help="import/export commands, NDJSON, portability ZIP, demo load")
+    common(p_tr)
+
     p_imp = sub.add_parser("import", help="Synthea transaction-bundle import")
     common(p_imp)
     p_imp.add_argument("--bundles", type=int, default=None, help="only the first N bundles (default all)")
@@ -269,6 +302,15 @@ def main(argv: list[str] | None = None) -> int:
             warmup = getattr(args, "warmup", 3.0)
             seed = getattr(args, "seed", 42)
             paths.append(bench_crud(db, args.duration, args.connections, warmup, seed, args.keep))
+    if args.command == "ingest":
+        for db in _dbs(args.db):
+            paths.append(bench_ingest(db, args.duration, args.connections, args.seed, args.keep))
+    if args.command == "transfer":
+        for db in _dbs(args.db):
+            background = server.background_load(wait_quiet=WAIT_QUIET[0])
+            figures = transfer.run(db)
+            print(transfer.describe(db, figures))
+            paths.append(report.save("transfer", db, {**figures, "background": background}))
     if args.command in ("import", "all"):
         for db in _dbs(args.db):
             bundles, clients = getattr(args, "bundles", None), getattr(args, "clients", 2)

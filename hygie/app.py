@@ -5,8 +5,6 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,23 +17,21 @@ from starlette.routing import Route
 
 from hygie.api.audit_trail import AuditTrail
 from hygie.api.auth_routes import auth_routes
-from hygie.api.bundle import process_bundle
-from hygie.api.context import Env
 from hygie.api.hardening import Hardening
 from hygie.api.http import FhirApi, pure_operation
 from hygie.api.oauth import OAuthServer
 from hygie.api.openapi import openapi
-from hygie.api.search import find
+from hygie.api.subscriptions import service as subscriptions
 from hygie.auth import balp
-from hygie.demo.population import DEMO_TAG, demo_bundle
 from hygie.errors import error_response, unexpected
 from hygie.fhir.outcome import FhirError
 from hygie.logging import configure, get_logger
+from hygie.monitoring import operations as monitoring
 from hygie.monitoring.news2_fhir import news2_operation
 from hygie.search.catalog import Catalog
 from hygie.settings import Settings
 from hygie.storage.database import Database, open_database
-from hygie.storage.store import Store, load_catalog
+from hygie.storage.store import load_catalog
 from hygie.transfer import operations as transfer
 
 FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -52,28 +48,6 @@ def open_storage(settings: Settings) -> tuple[Database, Catalog]:
     db.upgrade()
     params = db.run_sync(load_catalog)
     return db, params
-
-
-def load_demo(settings: Settings, patients: int, seed: int) -> int:
-    """Load the demo population once (skipped when demo data is already there).
-
-    Returns the number of resources written (0 when reused).
-    """
-    db, params = open_storage(settings)
-    try:
-        tag = f"{DEMO_TAG['system']}|{DEMO_TAG['code']}"
-
-        def work(session: Any) -> int:
-            env = Env(Store(session, params, ZoneInfo(settings.timezone)), settings, "urn:hygie", "en")
-            if find(env, "Patient", [("_tag", tag)], limit=1):
-                return 0
-            bundle = demo_bundle(patients, seed)
-            process_bundle(env, bundle, minimal=True)
-            return len(bundle["entry"])
-
-        return db.run_sync(work)
-    finally:
-        db.close()
 
 
 def create_app(
@@ -97,7 +71,11 @@ def create_app(
         await auth["server"].start()  # revoked access-token ids → api.revoked
         api.operations.update(transfer.operations())  # Bulk Data, portability (hygie/transfer)
         api.operations["type:Observation:$news2"] = pure_operation(news2_operation)  # hygie/monitoring
+        api.operations.update(monitoring.operations())  # alert inbox: $acknowledge, $resolve
+        monitor = monitoring.start(api)  # alert rounds (HYGIE_MONITORING_INTERVAL_SECONDS)
         await transfer.start(api)
+        api.operations.update(subscriptions.operations())  # Subscriptions backport (docs/subscriptions.md)
+        await subscriptions.start(api)
         if freeze_gc:  # start-up objects (definitions, registries) leave the collector's scans
             gc.collect()
             gc.freeze()
@@ -111,7 +89,9 @@ def create_app(
             yield
         finally:
             await auth["server"].close()
+            await monitoring.close(monitor)
             await transfer.close(api)
+            await subscriptions.close(api)
             await api.trail.close()  # the last records reach the ledger before the database closes
             db.close()
 
@@ -130,6 +110,7 @@ def create_app(
         *auth_routes(lambda: auth["server"]),  # /fhir/.well-known/… before the FHIR catch-all
         Route("/fhir", fhir, methods=FHIR_METHODS),
         Route("/fhir/{path:path}", fhir, methods=FHIR_METHODS),
+        subscriptions.route(),  # /fhir-ws: the websocket channel of Subscriptions
         Route("/healthz", healthz),
         Route("/openapi.json", openapi),  # the non-FHIR endpoints (hygie/api/openapi.json)
         Route("/readyz", readyz),

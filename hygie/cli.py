@@ -8,7 +8,11 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from hygie import __version__
+from hygie.monitoring.commands import ingest_command
 from hygie.settings import Settings
+from hygie.transfer import commands_record  # noqa: F401  (registers export record/practice)
+from hygie.transfer.commands_export import export_cli
+from hygie.transfer.commands_import import import_command
 
 cli = typer.Typer(help="Hygie: open-source, sovereign e-health platform on FHIR R4.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database administration.", no_args_is_help=True)
@@ -17,6 +21,9 @@ token_cli = typer.Typer(help="Access tokens for operators and scripts.", no_args
 cli.add_typer(token_cli, name="token")
 audit_cli = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
+cli.command("import")(import_command)  # hygie/transfer/commands_import.py (docs/import.md)
+cli.add_typer(export_cli, name="export")  # bulk (commands_export.py), record, practice (commands_record.py)
+cli.command("ingest")(ingest_command)  # device data from a file (hygie/monitoring/commands.py)
 
 
 def _version(value: bool) -> None:
@@ -58,33 +65,37 @@ def serve(
 
 @cli.command()
 def demo(
-    patients: int = typer.Option(20, min=1, max=100_000, help="Number of demo patients."),
+    patients: int = typer.Option(300, min=1, max=100_000, help="Number of demo patients."),
     seed: int = typer.Option(1, help="Random seed (same seed, same population)."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
 ) -> None:
     """Build the demo population into the configured database (once), then serve it."""
-    from hygie.app import load_demo
-
-    settings = Settings()
-    written = load_demo(settings, patients, seed)
-    if written:
-        typer.echo(f"demo: {written} resources loaded")
-    else:
-        typer.echo("demo: reusing the demo data already in the database")
     import time
 
     from hygie.auth.keys import load_keys
     from hygie.auth.operator import operator_token
+    from hygie.demo.accounts import describe
+    from hygie.demo.load import load_demo
 
+    settings = Settings()
+    started = time.monotonic()
+    typer.echo(f"demo: building {patients} patients (seed {seed}) unless the database already has them…")
+    written = load_demo(settings, patients, seed)
+    if written:
+        typer.echo(f"demo: {written} resources loaded in {time.monotonic() - started:.1f} s")
+    else:
+        typer.echo("demo: reusing the demo data already in the database")
     token = operator_token(
         load_keys(settings.keys_dir), "system/*.cruds", patient=None, ttl=8 * 3600, now=int(time.time())
     )
     typer.echo(f"FHIR API: http://{host}:{port}/fhir  (every call needs a bearer token)")
+    for line in describe(settings.keys_dir, f"http://{host}:{port}"):
+        typer.echo(line)
     typer.echo("operator token (system/*.cruds, valid 8 h; `hygie token issue` prints others):")
     typer.echo(f"  export TOKEN={token}")
     typer.echo(
-        f"  curl -H \"Authorization: Bearer $TOKEN\" 'http://{host}:{port}/fhir/Patient?name=benedicte'"
+        f"  curl -H \"Authorization: Bearer $TOKEN\" 'http://{host}:{port}/fhir/Patient?name=camille'"
     )
     serve(host=host, port=port)
 

@@ -139,3 +139,61 @@ class Settings(BaseSettings):
     oidc_name: str = Field(
         default="Pro Santé Connect", description="Name of that provider on the sign-in page."
     )
+    bulk_dir: Path = Field(
+        default_factory=lambda: Path.cwd() / "var" / "bulk",
+        description="Directory of the Bulk Data jobs' files (`$export` output, `$import` input), "
+        "one sub-directory per job (docs/bulk-data.md).",
+    )
+    bulk_retention_hours: float = Field(
+        default=24.0,
+        description="How long the files of a finished Bulk Data job are kept before the worker "
+        "deletes the job and its files.",
+    )
+    bulk_chunk_size: int = Field(
+        default=1000,
+        description="Resources read per database transaction by a Bulk Data export or loaded per "
+        "batch by an import (memory stays flat whatever the job's size).",
+    )
+    bulk_import_url_prefixes: str = Field(
+        default="",
+        description="Comma-separated URL prefixes that `$import` may fetch input files from "
+        "(e.g. `https://files.example.org/exports/`); empty: none, only NDJSON bodies are accepted. "
+        "A URL the server fetches is a server-side request forgery risk (docs/bulk-data.md).",
+    )
+    subscription_poll_seconds: float = Field(
+        default=0.2,
+        description="How often the Subscription worker looks for changes and due notifications, in "
+        "seconds (docs/subscriptions.md); the latency from a write to its notification is about this.",
+    )
+    subscription_lookback_seconds: float = Field(
+        default=60.0,
+        description="Window of recent changes the Subscription worker scans again, in seconds, so a "
+        "transaction committed out of order (PostgreSQL) is still notified once.",
+    )
+    subscription_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated host names a rest-hook Subscription may reach over plain http or "
+        "at a loopback/private address (e.g. `localhost,10.0.0.5`); empty: https to public addresses "
+        "only (server-side request forgery guard).",
+    )
+    subscription_max_failures: int = Field(
+        default=5,
+        description="Consecutive failed deliveries after which a Subscription's status becomes "
+        "`error` (retries go on with backoff; a success makes it `active` again).",
+    )
+    subscription_retry_seconds: float = Field(
+        default=2.0,
+        description="Delay before the first retry of a failed notification, in seconds; it doubles "
+        "at each failure, up to 300 s.",
+    )
+    monitoring_interval_seconds: float = Field(
+        default=60.0,
+        description="How often the monitoring rounds evaluate the alert rules for the patients with new "
+        "device data, new NEWS2 scores or open alerts, in seconds (docs/monitoring.md); 0 switches "
+        "the rounds off.",
+    )
+    ingest_max_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        description="Largest Apple Health export `POST /fhir/Patient/{id}/$ingest` accepts, in bytes "
+        "(streamed to a temporary file, never held in memory; docs/monitoring.md).",
+    )

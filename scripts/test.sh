@@ -107,6 +107,20 @@ ensure_postgres_installed() {
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || die "initdb still missing after apt-get"
 }
 
+# The portability PDF summary needs a Unicode TrueType font for every accent and ligature
+# (hygie/transfer/record_pdf.py); without one it falls back to a core font ("Œ" becomes "OE").
+ensure_fonts() {
+  if compgen -G '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf' >/dev/null; then
+    return
+  fi
+  if [[ "${SUDO[0]:-}" == none ]]; then
+    say "fonts-dejavu-core missing and no root: PDF summaries use a core font"
+    return
+  fi
+  say "installing fonts-dejavu-core (apt)"
+  apt_install fonts-dejavu-core || say "could not install fonts-dejavu-core: PDF summaries use a core font"
+}
+
 PG_DIR=""
 cleanup() {
   if [[ -n "$PG_DIR" ]]; then
@@ -119,6 +133,7 @@ trap 'exit 130' INT TERM
 # --- steps ---------------------------------------------------------------------------------------
 ensure_venv
 install_project
+ensure_fonts
 
 if wants_postgres && [[ -z "${HYGIE_TEST_POSTGRES_URL:-}" ]]; then
   ensure_postgres_installed

@@ -168,6 +168,7 @@ class AuditTrail:
         self.pending: list[balp.AccessRecord] = []
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._closing = False
 
     def record(self, record: balp.AccessRecord) -> None:
         self.pending.append(record)
@@ -178,7 +179,7 @@ class AuditTrail:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
             self._wake.clear()
@@ -198,8 +199,11 @@ class AuditTrail:
             self.pending = (records + self.pending)[-MAX_PENDING:]
 
     async def close(self) -> None:
+        """Stop the task after its current flush (never cancelled mid-write: on PostgreSQL the
+        write runs in a worker thread a cancellation would not wait for, and the database could
+        close under it), then append what is left."""
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         await self.flush()

@@ -15,6 +15,7 @@ from hygie import __version__
 from hygie.api.compartment import compartments
 from hygie.api.operations import everything as everything_op
 from hygie.api.operations import validate as validate_op
+from hygie.api.subscriptions import topics as subscription_topics
 from hygie.fhir.definitions import RESOURCE_TYPES
 from hygie.fhir.searchparams import Registry, default_registry
 from hygie.settings import Settings
@@ -34,6 +35,11 @@ SUPPORTED_SEARCH_TYPES = frozenset(
     {"string", "token", "reference", "date", "number", "quantity", "uri", "composite"}
 )
 _STARTED = datetime.now(UTC).isoformat(timespec="seconds")
+# Bulk Data Access IG 2.0 (https://hl7.org/fhir/uv/bulkdata/STU2/) and the Bulk Import draft
+BULK_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+BULK_PATIENT_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+BULK_GROUP_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
+BULK_IMPORT = "https://hygie.health/fhir/OperationDefinition/import"
 
 
 def capability_statement(settings: Settings, base: str, registry: Registry | None = None) -> dict[str, Any]:
@@ -99,6 +105,11 @@ def _statement(registry: Registry) -> dict[str, Any]:
                     {"name": "_id", "type": "token"},
                     {"name": "_lastUpdated", "type": "date"},
                 ],
+                # Bulk Data Access IG 2.0 (hygie/transfer/bulk_http.py, docs/bulk-data.md)
+                "operation": [
+                    {"name": "export", "definition": BULK_EXPORT},
+                    {"name": "import", "definition": BULK_IMPORT},
+                ],
                 # Compartment search: https://hl7.org/fhir/R4/search.html#compartment
                 "compartment": [
                     f"http://hl7.org/fhir/CompartmentDefinition/{name[0].lower()}{name[1:]}"
@@ -116,6 +127,8 @@ def _resource(rtype: str, registry: Registry) -> dict[str, Any]:
         if p.type in SUPPORTED_SEARCH_TYPES and not code.startswith("_")
     ]
     return {
+        # Subscriptions R5 Backport IG: topic canonicals, profile (hygie/api/subscriptions/topics.py)
+        **(subscription_topics.capability() if rtype == "Subscription" else {}),
         "type": rtype,
         "interaction": [{"code": code} for code in INTERACTIONS],
         "versioning": "versioned-update",
@@ -135,8 +148,13 @@ def _resource(rtype: str, registry: Registry) -> dict[str, Any]:
 
 def _operations(rtype: str) -> list[dict[str, str]]:
     """Type-specific operations (``$everything`` on Patient)."""
+    if rtype == "Group":
+        return [{"name": "export", "definition": BULK_GROUP_EXPORT}]
+    if rtype == "Subscription":  # $status, $get-ws-binding-token, $topics (docs/subscriptions.md)
+        return subscription_topics.operations()
     if rtype == "Patient":
         return [
+            {"name": "export", "definition": BULK_PATIENT_EXPORT},
             {"name": "everything", "definition": everything_op.OPERATION_DEFINITION},
             {
                 "name": "break-glass",

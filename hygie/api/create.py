@@ -5,6 +5,7 @@ from __future__ import annotations
 from hygie.api.checks import check_resource
 from hygie.api.conditional import match_one_or_none, parse_criteria
 from hygie.api.context import Env, FhirRequest, Result
+from hygie.api.subscriptions.validate import accept_subscription
 
 
 def create(env: Env, req: FhirRequest, *, rid: str | None = None) -> Result:
@@ -21,5 +22,7 @@ def create(env: Env, req: FhirRequest, *, rid: str | None = None) -> Result:
         if existing is not None:
             return Result(200, version=existing, location=True)
     resource = {k: v for k, v in resource.items() if k != "id"}
+    if req.type == "Subscription":  # topic, filters, channel checked; status set (422 otherwise)
+        rid = accept_subscription(env, resource, rid)
     version = env.store.create(req.type, resource, rid)
     return Result(201, version=version, location=True)

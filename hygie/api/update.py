@@ -7,6 +7,7 @@ from typing import Any
 from hygie.api.checks import check_id, check_resource, parse_etag
 from hygie.api.conditional import match_one_or_none
 from hygie.api.context import Env, FhirRequest, Result
+from hygie.api.subscriptions.validate import accept_subscription
 from hygie.fhir.outcome import FhirError
 from hygie.search.catalog import visible
 from hygie.storage.store import Version
@@ -30,7 +31,8 @@ def conditional_update(env: Env, req: FhirRequest) -> Result:
             check_resource(req.body, req.type, body_id) if body_id else check_resource(req.body, req.type)
         )
         if body_id is None:
-            version = env.store.create(req.type, resource)
+            rid = accept_subscription(env, resource, None) if req.type == "Subscription" else None
+            version = env.store.create(req.type, resource, rid)
             return Result(201, version=version, location=True)
         return write(env, req, req.type, check_id(str(body_id)), resource, "PUT")
     if body_id is not None and body_id != existing.id:
@@ -44,6 +46,8 @@ def conditional_update(env: Env, req: FhirRequest) -> Result:
 def write(env: Env, req: FhirRequest, rtype: str, rid: str, resource: dict[str, Any], method: str) -> Result:
     """Store ``resource`` as the next version of rtype/rid, honouring If-Match."""
     check_id(rid)
+    if rtype == "Subscription":  # topic, filters, channel checked; status set (422 otherwise)
+        accept_subscription(env, resource, rid)
     current = env.store.read(rtype, rid, for_update=True)
     if_match = req.header("if-match")
     if if_match is not None:

@@ -91,6 +91,9 @@ def reconcile(
             actions.append(_seen(current, finding, now))
             continue
         recent = [a for a in resolved if a.key == finding.key]
+        if recent and finding.episode:  # an episode is alerted once, however long it stays in view
+            actions.append(Action("suppress", recent[0], finding))
+            continue
         if recent:
             last = max(recent, key=lambda a: a.resolved_at or now)
             quiet = timedelta(minutes=conf["suppress_after_resolve_minutes"][finding.severity])

@@ -9,7 +9,9 @@ Four kinds of rule:
 
 - ``threshold``: a measure compared to a value (``<``, ``<=``, ``>``, ``>=``) on every sample of a
   run lasting at least ``for_minutes`` — consecutive samples no further apart than
-  ``max_gap_minutes``; 0 minutes = any single sample;
+  ``max_gap_minutes``; 0 minutes = any single sample. The run must be going on now, unless the
+  rule says ``episode``: then any such run in the data (the last 24 hours) is a finding of its
+  own, alerted once (its key carries the episode's start) even when it is over;
 - ``score``: a computed score (NEWS2, qSOFA) reaches ``at_least``, or one of its parameters
   reaches ``single_at_least``;
 - ``trend``: a nightly deviation from the personal baseline sustained over ``nights``
@@ -54,6 +56,16 @@ MEASURES_BY_LOINC = {
     "29463-7": ("body-weight", "kg"),
 }
 
+LABELS = {  # measure → (French, English) for messages
+    "spo2": ("SpO2", "SpO2"),
+    "heart-rate": ("Fréquence cardiaque", "Heart rate"),
+    "respiratory-rate": ("Fréquence respiratoire", "Respiratory rate"),
+    "body-temperature": ("Température", "Temperature"),
+    "systolic-bp": ("Pression artérielle systolique", "Systolic blood pressure"),
+    "glucose": ("Glycémie", "Glucose"),
+    "body-weight": ("Poids", "Weight"),
+}
+
 
 @cache
 def default_rules() -> dict[str, Any]:
@@ -75,10 +87,13 @@ class Finding:
     text: dict[str, str]  # language → sentence
     evidence: tuple[datetime, ...] = ()  # times of the samples that show it
     value: float | None = None  # the latest value, score or deviation
+    episode: bool = False  # a past episode (rule ``episode``), not a condition holding now
 
     @property
     def key(self) -> str:
-        """One open alert per rule and patient (deduplication)."""
+        """One open alert per rule and patient (deduplication) — per episode for episodes."""
+        if self.episode:
+            return f"{self.rule}|{self.patient}|{self.since.isoformat(timespec='minutes')}"
         return f"{self.rule}|{self.patient}"
 
 
@@ -108,6 +123,24 @@ def run_since(series: Series, test: Callable[[float], bool], max_gap: timedelta)
     return run[::-1]
 
 
+def runs(
+    series: Series, test: Callable[[float], bool], max_gap: timedelta
+) -> list[list[tuple[datetime, float]]]:
+    """Every run of consecutive samples that pass ``test`` (no gap above ``max_gap``), in order."""
+    out: list[list[tuple[datetime, float]]] = []
+    current: list[tuple[datetime, float]] = []
+    for t, v in sorted(series):
+        if test(v) and (not current or t - current[-1][0] <= max_gap):
+            current.append((t, v))
+            continue
+        if current:
+            out.append(current)
+        current = [(t, v)] if test(v) else []
+    if current:
+        out.append(current)
+    return out
+
+
 def _threshold(rule: dict[str, Any], data: PatientData) -> Finding | None:
     series = data.series.get(rule["measure"])
     if not series:
@@ -116,8 +149,21 @@ def _threshold(rule: dict[str, Any], data: PatientData) -> Finding | None:
     if unit != rule["unit"]:
         return None  # never compare across units: the caller converts (ingestion does)
     limit, compare = float(rule["value"]), OPS[rule["op"]]
-    run = run_since(series, lambda v: compare(v, limit), timedelta(minutes=rule.get("max_gap_minutes", 15)))
-    if run is None or run[-1] - run[0] < timedelta(minutes=rule["for_minutes"]):
+    gap, length = timedelta(minutes=rule.get("max_gap_minutes", 15)), timedelta(minutes=rule["for_minutes"])
+    if rule.get("episode"):  # any episode in the data (the last 24 h), each alerted once
+        long_enough = [
+            r for r in runs(series, lambda v: compare(v, limit), gap) if r[-1][0] - r[0][0] >= length
+        ]
+        if not long_enough:
+            return None
+        last = long_enough[-1]
+        extreme = (min if rule["op"].startswith("<") else max)(v for _, v in last)
+        times = tuple(t for t, _ in last)
+        return Finding(
+            rule["id"], data.patient, rule["severity"], last[0][0], _text(rule), times, extreme, True
+        )
+    run = run_since(series, lambda v: compare(v, limit), gap)
+    if run is None or run[-1] - run[0] < length:
         return None
     latest = max(series)[1]
     return Finding(rule["id"], data.patient, rule["severity"], run[0], _text(rule), tuple(run), latest)
@@ -163,7 +209,8 @@ def _text(rule: dict[str, Any]) -> dict[str, str]:
 
 
 def evaluate(data: PatientData, rules: Sequence[Mapping[str, Any]], now: datetime) -> list[Finding]:
-    """Every rule that holds for the patient now, in the rules' order."""
+    """Every rule that holds for the patient now, in the rules' order — less those a finding of
+    a higher rule supersedes (``supersedes``: NEWS2 ≥ 7 hides NEWS2 ≥ 5 and a single 3)."""
     found = []
     for rule in rules:
         kind = rule["kind"]
@@ -179,7 +226,8 @@ def evaluate(data: PatientData, rules: Sequence[Mapping[str, Any]], now: datetim
             raise ValueError(f"unknown rule kind {kind!r}")
         if finding is not None:
             found.append(finding)
-    return found
+    hidden = {name for f in found for r in rules if r["id"] == f.rule for name in r.get("supersedes", ())}
+    return [f for f in found if f.rule not in hidden]
 
 
 def goal_rules(goals: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -221,8 +269,10 @@ def goal_rules(goals: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                         "for_minutes": 0,
                         "max_gap_minutes": 15,
                         "severity": "moderate",
-                        "text_fr": f"{name} {word_fr} l'objectif fixé par l'équipe ({value:g} {bound_unit})",
-                        "text_en": f"{name} {word_en} the care team's target ({value:g} {bound_unit})",
+                        "text_fr": f"{LABELS.get(name, (name, name))[0]} {word_fr} l'objectif fixé par "
+                        f"l'équipe ({value:g} {bound_unit})",
+                        "text_en": f"{LABELS.get(name, (name, name))[1]} {word_en} the care team's target "
+                        f"({value:g} {bound_unit})",
                         "source": f"Goal/{gid}",
                         "goal": gid,
                     }

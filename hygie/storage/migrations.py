@@ -17,7 +17,10 @@ from __future__ import annotations
 from typing import Literal
 
 from hygie.storage.migrations_auth import AUTH_MIGRATION
+from hygie.storage.migrations_bulk import BULK_MIGRATION
 from hygie.storage.migrations_oauth import OAUTH_NONCE_MIGRATION
+from hygie.storage.migrations_samples import SAMPLES_MIGRATION
+from hygie.storage.migrations_subscriptions import SUBSCRIPTIONS_MIGRATION
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -238,6 +241,9 @@ MIGRATIONS: list[dict[Dialect, list[str]]] = [
     _M6_SCALE,
     AUTH_MIGRATION,  # 7: accounts, OAuth2/SMART, grants, audit ledger (migrations_auth.py)
     OAUTH_NONCE_MIGRATION,  # 8: oauth_code.nonce (migrations_oauth.py)
+    BULK_MIGRATION,  # 9: Bulk Data jobs (migrations_bulk.py)
+    SUBSCRIPTIONS_MIGRATION,  # 10: Subscription delivery state (migrations_subscriptions.py)
+    SAMPLES_MIGRATION,  # 11: device samples and hourly aggregates (migrations_samples.py)
 ]
 
 INDEX_TABLES = (

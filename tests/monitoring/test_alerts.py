@@ -101,3 +101,18 @@ def test_manual_transitions_are_checked() -> None:
         resolve(done, "dr", T0)
     assert resolve(alert, "dr", T0).status == "resolved"  # straight from raised
     assert replace(alert, status="acknowledged").open
+
+
+def test_a_resolved_episode_is_never_raised_again() -> None:
+    episode = Finding(
+        "glucose-level2-hypo", "p1", "high", T0 - timedelta(hours=5), {"fr": "x", "en": "x"}, episode=True
+    )
+    new = ids()
+    alerts = apply([], reconcile([], [episode], T0, new))
+    alerts = [resolve(alerts[0], "Practitioner/dr", T0 + timedelta(minutes=5))]
+    for hours in (1, 6, 20):  # long after the suppression window, the same episode stays quiet
+        assert [a.kind for a in reconcile(alerts, [episode], T0 + timedelta(hours=hours), new)] == [
+            "suppress"
+        ]
+    later = replace(episode, since=T0 + timedelta(hours=8))  # another episode: a new alert
+    assert [a.kind for a in reconcile(alerts, [later], T0 + timedelta(hours=9), new)] == ["raise"]

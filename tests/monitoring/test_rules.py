@@ -79,11 +79,8 @@ SCORES = [
     (4, {"pulse": 1, "temperature": 1, "respiratoryRate": 2}, []),
     (4, {"consciousness": 3, "pulse": 1}, ["news2-single-3"]),
     (5, {"respiratoryRate": 2, "pulse": 2, "temperature": 1}, ["news2-medium"]),
-    (
-        7,
-        {"respiratoryRate": 3, "pulse": 2, "airOrOxygen": 2},
-        ["news2-medium", "news2-high", "news2-single-3"],
-    ),
+    (5, {"respiratoryRate": 3, "pulse": 2}, ["news2-medium"]),  # the higher band hides the single 3
+    (7, {"respiratoryRate": 3, "pulse": 2, "airOrOxygen": 2}, ["news2-high"]),  # one alert, not three
 ]
 
 
@@ -178,3 +175,19 @@ def test_every_default_rule_cites_a_source_and_both_languages() -> None:
     for r in default_rules()["rules"]:
         assert r["source"] and r["text_fr"] and r["text_en"], r["id"]
         assert r["severity"] in ("high", "moderate", "low")
+
+
+def test_an_episode_rule_finds_a_past_episode_once() -> None:
+    night = NOW - timedelta(hours=9)
+    series = minutes([6.0] * 6, every=5, end=night - timedelta(minutes=30))
+    series += minutes([2.7, 2.6, 2.5, 2.8], every=5, end=night)  # 15 minutes below 3.0
+    series += minutes([6.5] * 12, every=5)  # fine again now
+    found = evaluate(data(glucose=series), [rule("glucose-level2-hypo")], NOW)
+    assert len(found) == 1 and found[0].episode and found[0].value == 2.5
+    assert found[0].since == night - timedelta(minutes=15)
+    assert (
+        found[0].key
+        == f"glucose-level2-hypo|p1|{(night - timedelta(minutes=15)).isoformat(timespec='minutes')}"
+    )
+    short = minutes([2.7, 2.6, 2.5], every=5, end=night) + minutes([6.5] * 3, every=5)  # 10 minutes only
+    assert evaluate(data(glucose=short), [rule("glucose-level2-hypo")], NOW) == []

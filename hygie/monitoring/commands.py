@@ -1,0 +1,123 @@
+"""``hygie ingest FORMAT FILE --patient ID`` — device data from a file, as an operator.
+
+The same conversion and writes as ``POST /fhir/Patient/{id}/$ingest`` (docs/monitoring.md),
+plus the CSV mapping (docs/ingestion.md) which has no HTTP form: the operator has local access
+to the database (like ``hygie token issue``), so no access restriction applies; the run is
+audited as a write to the patient's record. Apple Health exports are read once to check them,
+then written in chunks of 5,000 samples, one transaction each.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+
+from hygie.api.audit_trail import request_id
+from hygie.api.http import FhirApi
+from hygie.auth import audit, balp
+from hygie.auth.keys import load_keys
+from hygie.fhir.outcome import FhirError
+from hygie.monitoring.ingest.apple_health import AppleHealthStream
+from hygie.monitoring.ingest.csv_mapping import read_csv
+from hygie.monitoring.ingest.openmhealth import read_openmhealth
+from hygie.monitoring.ingest.samples import Conversion
+from hygie.monitoring.ingest.withings import read_withings
+from hygie.monitoring.ingest_op import FORMATS, chunks, merge
+from hygie.monitoring.ingest_service import IngestReport, check_writer, store_conversion
+from hygie.settings import Settings
+from hygie.storage.database import open_database
+from hygie.storage.store import load_catalog
+
+FORMATS_CLI = (*FORMATS, "csv")
+commands = typer.Typer(help="Connected health.")
+
+
+@commands.command("ingest")
+def ingest_command(
+    fmt: str = typer.Argument(..., metavar="FORMAT", help=f"One of {', '.join(FORMATS_CLI)}."),
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="The file to read."),  # noqa: B008
+    patient: str = typer.Option(..., "--patient", help="The Patient id the data belongs to."),
+    mapping: Path | None = typer.Option(None, "--mapping", exists=True, help="CSV mapping (JSON), for csv."),  # noqa: B008
+) -> None:
+    """Load device data from a file into a patient's record (idempotent: run it again freely)."""
+    if fmt not in FORMATS_CLI:
+        raise typer.BadParameter(f"FORMAT must be one of {', '.join(FORMATS_CLI)}")
+    if fmt == "csv" and mapping is None:
+        raise typer.BadParameter("csv needs --mapping FILE")
+    settings = Settings()
+    db = open_database(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        pool_size=1,
+        postgres_options=settings.postgres_options,
+    )
+    try:
+        db.upgrade()
+        api = FhirApi(settings, db, db.run_sync(load_catalog))
+        report = _ingest(api, fmt, path, patient, mapping)
+        _audit(api, patient, path, report)
+    except FhirError as err:
+        typer.echo(f"error: {err.outcome('en')['issue'][0]['diagnostics']}", err=True)
+        raise typer.Exit(1) from err
+    finally:
+        db.close()
+    for issue in report.outcome_issues():
+        typer.echo(issue.to_json("en")["diagnostics"])
+    if report.received and len(report.errors) == report.received:
+        raise typer.Exit(1)
+
+
+def _ingest(api: FhirApi, fmt: str, path: Path, patient: str, mapping: Path | None) -> IngestReport:
+    base = "urn:hygie:cli"
+    now_ms = int(time.time() * 1000)
+    api.db.run_sync(lambda s: check_writer(api._env(s, base, "en"), patient), write=False)
+    if fmt == "apple-health":
+        check = AppleHealthStream(path)
+        deque(check, maxlen=0)  # malformed or hostile: refused whole, before any write
+        total = IngestReport(skipped=dict(check.skipped))
+        for part in chunks(iter(AppleHealthStream(path))):
+
+            def work(session: Any, part: Conversion = part) -> IngestReport:
+                return store_conversion(api._env(session, base, "en"), patient, part, now_ms)
+
+            merge(total, api.db.run_sync(work))
+        return total
+    conversion: Conversion
+    if fmt == "csv":
+        assert mapping is not None
+        with path.open(encoding="utf-8-sig", newline="") as lines:
+            conversion = read_csv(lines, orjson.loads(mapping.read_bytes()))
+    elif fmt == "withings":
+        conversion = read_withings(path.read_bytes())
+    else:
+        conversion = read_openmhealth(path.read_bytes())
+    result: IngestReport = api.db.run_sync(
+        lambda s: store_conversion(api._env(s, base, "en"), patient, conversion, now_ms)
+    )
+    return result
+
+
+def _audit(api: FhirApi, patient: str, path: Path, report: IngestReport) -> None:
+    """One audit record: the operator wrote device data into the patient's record."""
+    now = int(time.time() * 1000)
+    record = balp.AccessRecord(
+        action="rest",
+        time_ms=now,
+        interaction="create",
+        agent_login="operator",
+        client_id="hygie-cli",
+        patients=(patient,),
+        resources=(f"Patient/{patient}",),
+        reason=f"hygie ingest {path.name}: {report.inserted} new, {report.updated} updated",
+        request_id=request_id(None),
+    )
+
+    def work(session: Any) -> None:
+        audit.append_access(session, record, now=now, key=load_keys(api.settings.keys_dir).audit)
+
+    api.db.run_sync(work)

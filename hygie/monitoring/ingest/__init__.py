@@ -1,0 +1,1 @@
+"""Device data ingestion: source formats → normalised samples → FHIR resources (docs/ingestion.md)."""

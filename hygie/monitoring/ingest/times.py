@@ -1,0 +1,79 @@
+"""Reading times: ISO 8601 / RFC 3339 date-times (``Z`` or an offset), Apple Health's
+``2026-11-20 08:01:00 +0100``, and epoch seconds. A time without an offset is refused unless
+the caller gives the timezone the source is known to use (a CSV mapping does)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+from hygie.monitoring.ingest.samples import RecordError, Where
+
+_OFFSETS: dict[str, timezone] = {}
+
+
+def iso(where: Where, fld: str, raw: Any, default_tz: tzinfo | None = None) -> datetime | RecordError:
+    """An aware datetime from an ISO 8601 string."""
+    if not isinstance(raw, str) or not raw.strip():
+        return (
+            where.error(fld, "ingest_missing")
+            if raw is None
+            else where.error(fld, "ingest_time", value=str(raw)[:60])
+        )
+    text = raw.strip()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return where.error(fld, "ingest_time", value=text[:60])
+    if moment.utcoffset() is None:
+        if default_tz is None:
+            return where.error(fld, "ingest_naive_time", value=text[:60])
+        moment = moment.replace(tzinfo=default_tz)
+    return moment
+
+
+def _offset(text: str) -> timezone:
+    """``+0100`` → a fixed-offset timezone (cached: exports repeat a handful of offsets)."""
+    tz = _OFFSETS.get(text)
+    if tz is None:
+        sign = -1 if text[0] == "-" else 1
+        if text[0] not in "+-" or len(text) != 5 or not text[1:].isdigit():
+            raise ValueError(text)
+        minutes = int(text[1:3]) * 60 + int(text[3:5])
+        tz = UTC if minutes == 0 else timezone(sign * timedelta(minutes=minutes))
+        _OFFSETS[text] = tz
+    return tz
+
+
+def apple(where: Where, fld: str, raw: str | None) -> datetime | RecordError:
+    """Apple Health's ``YYYY-MM-DD HH:MM:SS ±HHMM`` (fast path), else ISO 8601."""
+    if raw is None:
+        return where.error(fld, "ingest_missing")
+    if len(raw) == 25 and raw[10] == " " and raw[19] == " ":
+        try:
+            return datetime(
+                int(raw[0:4]),
+                int(raw[5:7]),
+                int(raw[8:10]),
+                int(raw[11:13]),
+                int(raw[14:16]),
+                int(raw[17:19]),
+                tzinfo=_offset(raw[20:25]),
+            )
+        except ValueError:
+            return where.error(fld, "ingest_time", value=raw[:60])
+    if len(raw) == 19 and raw[10] == " ":
+        return where.error(fld, "ingest_naive_time", value=raw)
+    return iso(where, fld, raw)
+
+
+def epoch(where: Where, fld: str, raw: Any, tz: tzinfo = UTC) -> datetime | RecordError:
+    """Seconds since 1970-01-01T00:00:00Z (an integer or float), shown in ``tz``."""
+    if raw is None:
+        return where.error(fld, "ingest_missing")
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return where.error(fld, "ingest_time", value=str(raw)[:60])
+    try:
+        return datetime.fromtimestamp(raw, tz)
+    except (OverflowError, OSError, ValueError):
+        return where.error(fld, "ingest_time", value=str(raw)[:60])

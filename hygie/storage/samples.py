@@ -1,0 +1,199 @@
+"""Device samples on a :class:`~hygie.storage.database.Session`: idempotent writes, series and
+aggregates (schema: :mod:`hygie.storage.migrations_samples`).
+
+Access control is the caller's: these functions take a patient id the caller was allowed to
+see (the operations check it through the access policy before calling).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+from hygie.storage.database import Session
+
+HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+_CHUNK = 500  # rows per statement
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRow:
+    key: str
+    patient: str
+    measure: str
+    t: int  # epoch ms
+    t_end: int | None
+    value: float | None
+    value2: float | None = None
+    device: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Aggregate of ``value`` over ``[start, start + width)`` (epoch ms)."""
+
+    start: int
+    n: int
+    total: float
+    low: float
+    high: float
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n
+
+
+def write(session: Session, rows: Sequence[SampleRow], now_ms: int) -> Written:
+    """Store samples by key: new keys are inserted, known keys with other values updated,
+    identical ones left alone; the hourly aggregates of every touched hour are recomputed.
+    A value that is not a finite number refuses the whole batch (ValueError) before any write."""
+    if not rows:
+        return Written(0, 0, 0)
+    for r in rows:
+        for v in (r.value, r.value2):
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"sample {r.key}: the value must be a finite number")
+    latest = {r.key: r for r in rows}  # a batch may carry a key twice: the last one wins
+    existing: dict[str, tuple[object, ...]] = {}
+    keys = list(latest)
+    for i in range(0, len(keys), _CHUNK):
+        part = keys[i : i + _CHUNK]
+        for row in session.all(
+            "SELECT key, patient, measure, t, t_end, value, value2, device FROM sample"
+            f" WHERE key IN ({','.join('?' * len(part))})",
+            part,
+        ):
+            existing[str(row[0])] = tuple(row[1:])
+    inserts, updates, touched = [], [], set()
+    unchanged = 0
+    for r in latest.values():
+        values = (r.patient, r.measure, r.t, r.t_end, r.value, r.value2, r.device)
+        old = existing.get(r.key)
+        if old is None:
+            inserts.append((r.key, *values, now_ms))
+        elif tuple(old) != values:
+            updates.append((*values, now_ms, r.key))
+            touched.add((str(old[0]), str(old[1]), int(str(old[2])) // HOUR_MS * HOUR_MS))
+        else:
+            unchanged += 1
+            continue
+        touched.add((r.patient, r.measure, r.t // HOUR_MS * HOUR_MS))
+    if inserts:
+        session.insert_many(
+            "sample",
+            ("key", "patient", "measure", "t", "t_end", "value", "value2", "device", "received"),
+            inserts,
+        )
+    if updates:
+        session.executemany(
+            "UPDATE sample SET patient = ?, measure = ?, t = ?, t_end = ?, value = ?, value2 = ?, device = ?,"
+            " received = ? WHERE key = ?",
+            updates,
+        )
+    _recompute_hours(session, touched)
+    return Written(len(inserts), len(updates), unchanged)
+
+
+def _recompute_hours(session: Session, hours: Iterable[tuple[str, str, int]]) -> None:
+    for patient, measure, hour in sorted(hours):
+        session.execute(
+            "DELETE FROM sample_hour WHERE patient = ? AND measure = ? AND hour = ?", (patient, measure, hour)
+        )
+        session.execute(
+            "INSERT INTO sample_hour (patient, measure, hour, n, total, low, high, last_t)"
+            " SELECT patient, measure, CAST(? AS BIGINT), COUNT(value), SUM(value), MIN(value), MAX(value),"
+            " MAX(t) FROM sample"
+            " WHERE patient = ? AND measure = ? AND t >= ? AND t < ? AND value IS NOT NULL"
+            " GROUP BY patient, measure",
+            (hour, patient, measure, hour, hour + HOUR_MS),
+        )
+
+
+def series(
+    session: Session, patient: str, measure: str, start_ms: int, end_ms: int, limit: int = 100_000
+) -> list[SampleRow]:
+    """The samples of one measure in ``[start, end)``, in time order (at most ``limit``)."""
+    rows = session.all(
+        "SELECT key, patient, measure, t, t_end, value, value2, device FROM sample"
+        " WHERE patient = ? AND measure = ? AND t >= ? AND t < ? ORDER BY t, key LIMIT ?",
+        (patient, measure, start_ms, end_ms, limit),
+    )
+    return [
+        SampleRow(
+            str(r[0]), str(r[1]), str(r[2]), int(r[3]), _int(r[4]), _float(r[5]), _float(r[6]), str(r[7])
+        )
+        for r in rows
+    ]
+
+
+def hours(session: Session, patient: str, measure: str, start_ms: int, end_ms: int) -> list[Bucket]:
+    """Hourly aggregates whose hour starts in ``[start, end)``."""
+    rows = session.all(
+        "SELECT hour, n, total, low, high FROM sample_hour WHERE patient = ? AND measure = ?"
+        " AND hour >= ? AND hour < ? ORDER BY hour",
+        (patient, measure, start_ms, end_ms),
+    )
+    return [Bucket(int(r[0]), int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows]
+
+
+def minutes(session: Session, patient: str, measure: str, start_ms: int, end_ms: int) -> list[Bucket]:
+    """Per-minute aggregates computed from the samples."""
+    return _fold(
+        (r.t // MINUTE_MS * MINUTE_MS, r.value) for r in series(session, patient, measure, start_ms, end_ms)
+    )
+
+
+def days(
+    session: Session, patient: str, measure: str, start_ms: int, end_ms: int, tz: tzinfo
+) -> list[Bucket]:
+    """Per-day aggregates (days of ``tz``, the server's time zone), from the hourly ones; a day
+    starts at the epoch ms of its local midnight."""
+    out: dict[int, list[Bucket]] = {}
+    for b in hours(session, patient, measure, start_ms, end_ms):
+        local = datetime.fromtimestamp(b.start / 1000, UTC).astimezone(tz)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        out.setdefault(int(midnight.timestamp() * 1000), []).append(b)
+    return [
+        Bucket(
+            day,
+            sum(b.n for b in bs),
+            sum(b.total for b in bs),
+            min(b.low for b in bs),
+            max(b.high for b in bs),
+        )
+        for day, bs in sorted(out.items())
+    ]
+
+
+def last_seen(session: Session, patient: str) -> dict[str, int]:
+    """The time of the latest sample of each measure of a patient (epoch ms)."""
+    rows = session.all(
+        "SELECT measure, MAX(last_t) FROM sample_hour WHERE patient = ? GROUP BY measure", (patient,)
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def _fold(points: Iterable[tuple[int, float | None]]) -> list[Bucket]:
+    acc: dict[int, list[float]] = {}
+    for start, value in points:
+        if value is not None:
+            acc.setdefault(start, []).append(value)
+    return [Bucket(s, len(v), sum(v), min(v), max(v)) for s, v in sorted(acc.items())]
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(str(value))
