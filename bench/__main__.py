@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import crud, importer, ingest, report, search, server, transfer
+from bench import crud, importer, ingest, report, search, series, server, transfer
 from bench.loadgen import RunResult, new_event_loop, pin_to_core, run, run_sync
 
 
@@ -259,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     p_ing.add_argument("--connections", type=int, default=8, help="virtual users (default 8)")
     p_ing.add_argument("--seed", type=int, default=42)
 
+    p_ser = sub.add_parser("series", help="a year of 1-minute heart rate: writes and chart queries")
+    common(p_ser)
+
     p_tr = sub.add_parser("transfer", help="import/export commands, NDJSON, portability ZIP, demo load")
     common(p_tr)
 
@@ -305,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ingest":
         for db in _dbs(args.db):
             paths.append(bench_ingest(db, args.duration, args.connections, args.seed, args.keep))
+    if args.command == "series":
+        for db in _dbs(args.db):
+            figures = series.run(db)
+            print(series.describe(db, figures))
+            paths.append(report.save("series", db, figures))
     if args.command == "transfer":
         for db in _dbs(args.db):
             background = server.background_load(wait_quiet=WAIT_QUIET[0])

@@ -71,8 +71,8 @@ def create_app(
         await auth["server"].start()  # revoked access-token ids → api.revoked
         api.operations.update(transfer.operations())  # Bulk Data, portability (hygie/transfer)
         api.operations["type:Observation:$news2"] = pure_operation(news2_operation)  # hygie/monitoring
-        api.operations.update(monitoring.operations())  # alert inbox: $acknowledge, $resolve
         monitor = monitoring.start(api)  # alert rounds (HYGIE_MONITORING_INTERVAL_SECONDS)
+        api.operations.update(monitoring.operations(monitor))  # $ingest, alert inbox, $samples…
         await transfer.start(api)
         api.operations.update(subscriptions.operations())  # Subscriptions backport (docs/subscriptions.md)
         await subscriptions.start(api)

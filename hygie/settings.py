@@ -189,8 +189,8 @@ class Settings(BaseSettings):
     monitoring_interval_seconds: float = Field(
         default=60.0,
         description="How often the monitoring rounds evaluate the alert rules for the patients with new "
-        "device data, new NEWS2 scores or open alerts, in seconds (docs/monitoring.md); 0 switches "
-        "the rounds off.",
+        "device data, new NEWS2 scores or open alerts, in seconds (docs/monitoring.md); data sent to "
+        "`$ingest` is checked at once besides; 0 switches the rounds and those checks off.",
     )
     ingest_max_bytes: int = Field(
         default=1024 * 1024 * 1024,

@@ -25,7 +25,7 @@ import os
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -33,7 +33,7 @@ import anyio
 import orjson
 from starlette.responses import Response
 
-from hygie.api.http import OperationCall
+from hygie.api.http import OperationCall, OperationHandler
 from hygie.errors import FHIR_JSON
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError, outcome
@@ -129,7 +129,23 @@ async def _spool(call: OperationCall, limit: int) -> str:
     return path
 
 
-async def ingest_operation(call: OperationCall) -> Response:
+Touch = Callable[[str], None]
+
+
+def ingest_operation(touch: Touch | None = None) -> OperationHandler:
+    """The ``$ingest`` handler; ``touch(patient)`` is told of every patient that got data (the
+    monitoring checks them at once, :meth:`hygie.monitoring.service.Monitor.touch`)."""
+
+    async def handler(call: OperationCall) -> Response:
+        response = await _ingest(call)
+        if touch is not None and response.status_code == 200:
+            touch(call.req.id or "")
+        return response
+
+    return handler
+
+
+async def _ingest(call: OperationCall) -> Response:
     if call.req.method != "POST":
         raise FhirError.of(405, "not-supported", "method_not_allowed", method=call.req.method[:16])
     patient = call.req.id or ""

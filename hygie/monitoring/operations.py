@@ -103,14 +103,15 @@ def _transition(step: Transition) -> OperationHandler:
     return handler
 
 
-def operations() -> dict[str, OperationHandler]:
-    """Operation key → handler (wired by the composition root)."""
+def operations(monitor: Monitor | None = None) -> dict[str, OperationHandler]:
+    """Operation key → handler (wired by the composition root); ``$ingest`` tells ``monitor``
+    of the patients that got data."""
     return {
         "instance:Task:$acknowledge": _transition(acknowledge),
         "instance:Task:$resolve": _transition(resolve),
         "instance:Patient:$samples": samples_operation,
         "instance:Patient:$cgm-metrics": cgm_operation,
-        "instance:Patient:$ingest": ingest_operation,
+        "instance:Patient:$ingest": ingest_operation(monitor.touch if monitor is not None else None),
     }
 
 

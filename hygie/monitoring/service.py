@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,6 +55,7 @@ UNITS = {"heart-rate": "/min", "spo2": "%", "glucose": "mmol/L", "interstitial-g
          "body-temperature": "Cel", "skin-temperature": "Cel", "respiratory-rate": "/min"}  # fmt: skip
 SAME_RULES = {"interstitial-glucose": "glucose"}
 WINDOW = timedelta(hours=24)
+DEBOUNCE = 0.1  # seconds between new device data and its check
 TREND_NIGHTS = 21
 
 
@@ -227,29 +228,32 @@ def patients_to_check(env: Env, since_ms: int, now: datetime) -> set[str]:
 
 @dataclass
 class Monitor:
-    """Background rounds: every ``interval`` seconds, check the patients that need it.
+    """Background checks: every ``interval`` seconds a full round over the patients that need
+    it, and — for device data — at once: :meth:`touch` (called by ``$ingest``) queues a patient,
+    checked after :data:`DEBOUNCE` seconds (a burst of uploads for one patient is one check), so
+    an alert follows its data within about a second.
 
     ``make_env(session)`` builds a system Env (no access restriction: the server's own work);
     ``run(work)`` runs it in a write transaction. One transaction per patient, so a failure on
-    one patient leaves the others' alerts written."""
+    one patient leaves the others' alerts written. :meth:`close` waits for the check under way
+    (never cancelled mid-write)."""
 
     run: Callable[[Callable[[Any], Any]], Any]
     make_env: Callable[[Any], Env]
     interval: float = 60.0
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    _task: asyncio.Task[None] | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _since_ms: int = 0
+    _dirty: set[str] = field(default_factory=set)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def round(self) -> int:
         """One round; the number of patients checked."""
         now = self.clock()
         since = self._since_ms or _ms(now - timedelta(hours=1))
         patients = await self.run(lambda s: sorted(patients_to_check(self.make_env(s), since, now)))
-        for patient in patients:
-            try:
-                await self.run(lambda s, p=patient: check_patient(self.make_env(s), p, now))  # type: ignore[misc]
-            except Exception as exc:  # one patient's failure must not stop the others
-                log.error("monitoring_failed", error=type(exc).__name__)
+        await self._check(patients, now)
         try:  # closed hours of dense streams → SampledData Observations (hygie/monitoring/hourly.py)
             await self.run(lambda s: materialize(self.make_env(s), since, now))
         except Exception as exc:
@@ -257,22 +261,48 @@ class Monitor:
         self._since_ms = _ms(now)
         return len(patients)
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+    async def _check(self, patients: list[str], now: datetime) -> None:
+        for patient in patients:
+            try:
+                await self.run(lambda s, p=patient: check_patient(self.make_env(s), p, now))  # type: ignore[misc]
+            except Exception as exc:  # one patient's failure must not stop the others
+                log.error("monitoring_failed", error=type(exc).__name__)
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
+    def touch(self, patient: str) -> None:
+        """New device data for ``patient``: check them soon."""
+        self._dirty.add(patient)
+        self._wake.set()
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._rounds()), loop.create_task(self._soon())]
+
+    async def _rounds(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval)
+            if self._stop.is_set():
+                return
             try:
                 await self.round()
             except Exception as exc:
                 log.error("monitoring_round_failed", error=type(exc).__name__)
 
+    async def _soon(self) -> None:
+        while not self._stop.is_set():
+            await self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            await asyncio.sleep(DEBOUNCE)
+            patients, self._dirty = sorted(self._dirty), set()
+            await self._check(patients, self.clock())
+
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._stop.set()
+        self._wake.set()
+        for running in self._tasks:
+            await running
 
 
 __all__ = ["ALERT_CODE", "Monitor", "check_patient", "gather", "patients_to_check"]

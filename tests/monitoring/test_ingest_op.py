@@ -173,3 +173,19 @@ def test_device_data_raises_an_alert(patient: TestClient) -> None:
     actions = run(patient, lambda env: check_patient(env, "dev1", NOW))
     assert [a.alert.rule for a in actions] == ["spo2-low"]
     assert patient.get(ALERTS + "&patient=Patient/dev1").json()["total"] == 1
+
+
+def test_an_alert_follows_ingested_data_at_once(settings: Any) -> None:
+    """With rounds only every hour, the check after $ingest still raises the alert in seconds."""
+    import time
+
+    from tests.support import open_client
+
+    slow = settings.model_copy(update={"monitoring_interval_seconds": 3600})
+    with open_client(slow) as client:
+        put(client, {"resourceType": "Patient", "id": "fast"})
+        assert client.post("/fhir/Patient/fast/$ingest", json=omh_spo2([86.0] * 12)).status_code == 200
+        deadline = time.monotonic() + 10
+        while client.get(ALERTS + "&patient=Patient/fast").json()["total"] == 0:
+            assert time.monotonic() < deadline, "no alert after $ingest"
+            time.sleep(0.05)
