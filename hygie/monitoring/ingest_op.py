@@ -166,7 +166,19 @@ async def _ingest(call: OperationCall) -> Response:
         env.touched.append(check_writer(env, patient))
         return store_conversion(env, patient, conversion, now_ms)
 
-    return respond(await call.api.db.run(work), call.lang)
+    return respond(await retried(call, work), call.lang)
+
+
+async def retried(call: OperationCall, work: Callable[[Any], IngestReport]) -> IngestReport:
+    """Run ``work``; once more after a 409 (two uploads for one patient creating the same Device
+    or sample at the same moment: the second sees the first's rows and changes nothing)."""
+    try:
+        result: IngestReport = await call.api.db.run(work)
+    except FhirError as err:
+        if err.status != 409:
+            raise
+        result = await call.api.db.run(work)
+    return result
 
 
 async def _apple(call: OperationCall, patient: str) -> Response:
@@ -189,7 +201,7 @@ async def _apple(call: OperationCall, patient: str) -> Response:
                 check_writer(env, patient)
                 return store_conversion(env, patient, part, now_ms)
 
-            merge(total, await call.api.db.run(work))
+            merge(total, await retried(call, work))
         return respond(total, call.lang)
     finally:
         os.unlink(path)

@@ -6,8 +6,8 @@ one patient and writes, in the caller's transaction:
 - every sample into the ``sample`` table (:mod:`hygie.storage.samples`), keyed by its
   idempotency key (``fhir_out.sample_key``): re-sending the same data changes nothing, a
   corrected value replaces the old one, out-of-order data lands where it belongs;
-- one **Device** per distinct device (id = the hash of its identity, ``fhir_out.device_key``),
-  linked to the patient;
+- one **Device** per patient and distinct device (id = a hash of the patient and the device's
+  identity, ``fhir_out.device_key``), linked to the patient;
 - for **spot** measurements (:data:`SPOT`: blood pressure, weight, body temperature, finger-prick
   glucose — a handful a day) also an **Observation** (id = the sample key, so re-sending is
   idempotent too), so that they appear in the record like any measurement. Dense streams (heart
@@ -19,6 +19,7 @@ Per-record errors of the converter are reported, never written; they never block
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -101,6 +102,12 @@ def _upsert(env: Env, rtype: str, resource: dict[str, Any]) -> Version | None:
     return env.store.update(current, resource)
 
 
+def _device_id(subject: str, info: Any) -> str:
+    """The Device's id: one Device per patient and physical device (the same watch model worn by
+    two patients is two Devices, each linked to its patient)."""
+    return hashlib.sha256(f"{subject}|{device_key(info)}".encode()).hexdigest()[:40]
+
+
 def _row(sample: Sample, patient: str, device_id: str) -> SampleRow:
     value, value2 = sample.value, None
     if sample.components:
@@ -130,7 +137,7 @@ def store_conversion(env: Env, patient: str, conversion: Conversion, now_ms: int
     devices: dict[str, Any] = {}
     rows = []
     for sample in conversion.samples:
-        device_id = device_key(sample.device) if sample.device is not None else ""
+        device_id = _device_id(subject, sample.device) if sample.device is not None else ""
         if sample.device is not None:
             devices.setdefault(device_id, sample.device)
         rows.append(_row(sample, patient, device_id))

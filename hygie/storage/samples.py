@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from hygie.storage.database import Session
 
@@ -157,22 +157,28 @@ def days(
     session: Session, patient: str, measure: str, start_ms: int, end_ms: int, tz: tzinfo
 ) -> list[Bucket]:
     """Per-day aggregates (days of ``tz``, the server's time zone), from the hourly ones; a day
-    starts at the epoch ms of its local midnight."""
-    out: dict[int, list[Bucket]] = {}
-    for b in hours(session, patient, measure, start_ms, end_ms):
-        local = datetime.fromtimestamp(b.start / 1000, UTC).astimezone(tz)
-        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        out.setdefault(int(midnight.timestamp() * 1000), []).append(b)
-    return [
-        Bucket(
-            day,
-            sum(b.n for b in bs),
-            sum(b.total for b in bs),
-            min(b.low for b in bs),
-            max(b.high for b in bs),
-        )
-        for day, bs in sorted(out.items())
-    ]
+    starts at the epoch ms of its local midnight. Local midnights are computed once per day of
+    the period, then the hours fall into them in one pass."""
+    found = hours(session, patient, measure, start_ms, end_ms)
+    if not found:
+        return []
+    first = datetime.fromtimestamp(found[0].start / 1000, UTC).astimezone(tz)
+    last = datetime.fromtimestamp(found[-1].start / 1000, UTC).astimezone(tz)
+    midnights, day = [], first.date()
+    while day <= last.date():
+        midnights.append(int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000))
+        day += timedelta(days=1)
+    out: list[Bucket] = []
+    i = 0
+    for b in found:
+        while i + 1 < len(midnights) and b.start >= midnights[i + 1]:
+            i += 1
+        if out and out[-1].start == midnights[i]:
+            o = out[-1]
+            out[-1] = Bucket(o.start, o.n + b.n, o.total + b.total, min(o.low, b.low), max(o.high, b.high))
+        else:
+            out.append(Bucket(midnights[i], b.n, b.total, b.low, b.high))
+    return out
 
 
 def last_seen(session: Session, patient: str) -> dict[str, int]:

@@ -99,3 +99,21 @@ def test_a_failed_batch_writes_nothing(db: Database) -> None:
     with pytest.raises(RuntimeError):
         db.run_sync(work)
     assert db.run_sync(lambda s: samples.series(s, "p1", "heart-rate", 0, 2**62), write=False) == []
+
+
+def test_days_across_a_daylight_saving_change(db: Database) -> None:
+    paris = ZoneInfo("Europe/Paris")
+    # 2026-03-29: clocks go forward in Paris (a 23-hour day); one sample an hour for three days
+    start = int(datetime(2026, 3, 27, 23, 0, tzinfo=UTC).timestamp() * 1000)  # 00:00 on the 28th
+    rows = [
+        SampleRow(f"d{i}", "p1", "heart-rate", start + i * HOUR_MS, None, 70.0, None, "") for i in range(71)
+    ]
+    db.run_sync(lambda s: samples.write(s, rows, now_ms=1))
+    days = db.run_sync(
+        lambda s: samples.days(s, "p1", "heart-rate", start, start + 71 * HOUR_MS, paris), write=False
+    )
+    assert [(datetime.fromtimestamp(d.start / 1000, paris).day, d.n) for d in days] == [
+        (28, 24),
+        (29, 23),
+        (30, 24),
+    ]

@@ -189,3 +189,13 @@ def test_an_alert_follows_ingested_data_at_once(settings: Any) -> None:
         while client.get(ALERTS + "&patient=Patient/fast").json()["total"] == 0:
             assert time.monotonic() < deadline, "no alert after $ingest"
             time.sleep(0.05)
+
+
+def test_the_same_device_model_on_two_patients_is_two_devices(patient: TestClient) -> None:
+    put(patient, {"resourceType": "Patient", "id": "dev2"})
+    for pid in ("dev1", "dev2"):
+        assert patient.post(f"/fhir/Patient/{pid}/$ingest", json=omh_spo2([97, 96])).status_code == 200
+    for pid in ("dev1", "dev2"):
+        devices = patient.get(f"/fhir/Device?patient=Patient/{pid}").json()
+        assert devices["total"] == 1
+        assert devices["entry"][0]["resource"]["patient"] == {"reference": f"Patient/{pid}"}
