@@ -55,26 +55,28 @@ def bench_crud(db: str, duration: float, connections: int, warmup: float, seed: 
                                     "background": background})
 
 
-def bench_ingest(db: str, duration: float, connections: int, seed: int, keep: bool) -> Any:
+def bench_ingest(db: str, duration: float, connections: int, seed: int, keep: bool, fmt: str) -> Any:
     """Device-data ingestion ($ingest, Open mHealth batches) on a fresh server and database."""
     background = server.background_load(wait_quiet=WAIT_QUIET[0])
     database = server.fresh_database(db, "ingest")
     try:
         with server.running_server(database, "ingest") as srv:
             sampler = server.CpuSampler(srv)
-            result = run_sync(run(srv.host, srv.port, ingest.scenario(seed), connections=connections,
+            result = run_sync(run(srv.host, srv.port, ingest.scenario(seed, fmt), connections=connections,
                                   duration=duration, warmup=3.0, on_window=sampler.start))
             server_block = sampler.stop()
     finally:
         if not keep:
             _discard(database)
     summary = result.summary()
-    batches = summary["per_op"].get("ingest 60", {})
-    summary["samples_per_s"] = round(batches.get("ops_per_s", 0) * ingest.BATCH, 1)
-    print(f"ingest/{db}: {summary['samples_per_s']:,.0f} samples/s ({batches.get('ops_per_s', 0):,.1f} "
-          f"batches of {ingest.BATCH}/s), p50 {batches.get('p50_ms')} ms, p99 {batches.get('p99_ms')} ms, "
+    batches = summary["per_op"].get("ingest", {})
+    summary["samples_per_s"] = round(batches.get("ops_per_s", 0) * ingest.size(fmt), 1)
+    rate = batches.get("ops_per_s", 0)
+    print(f"ingest/{db} ({fmt}): {summary['samples_per_s']:,.0f} samples/s ({rate:,.1f} batches of "
+          f"{ingest.size(fmt)}/s), p50 {batches.get('p50_ms')} ms, p99 {batches.get('p99_ms')} ms, "
           f"errors {summary['errors']} {summary['statuses']}, {_cpu_text(server_block, summary)}")
-    params = {"duration_s": duration, "connections": connections, "seed": seed, "batch": ingest.BATCH}
+    params = {"duration_s": duration, "connections": connections, "seed": seed, "batch": ingest.size(fmt),
+              "format": fmt}
     return report.save("ingest", db, {"params": params, "summary": summary, "server": server_block,
                                       "background": background})
 
@@ -258,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     p_ing.add_argument("--duration", type=float, default=20.0, help="measured seconds (default 20)")
     p_ing.add_argument("--connections", type=int, default=8, help="virtual users (default 8)")
     p_ing.add_argument("--seed", type=int, default=42)
+    p_ing.add_argument("--format", choices=["openmhealth", "series"], default="series",
+                       help="Open mHealth batches of 60 points, or compact series of 600 values (default)")
 
     p_ser = sub.add_parser("series", help="a year of 1-minute heart rate: writes and chart queries")
     common(p_ser)
@@ -307,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             paths.append(bench_crud(db, args.duration, args.connections, warmup, seed, args.keep))
     if args.command == "ingest":
         for db in _dbs(args.db):
-            paths.append(bench_ingest(db, args.duration, args.connections, args.seed, args.keep))
+            paths.append(bench_ingest(db, args.duration, args.connections, args.seed, args.keep, args.format))
     if args.command == "series":
         for db in _dbs(args.db):
             figures = series.run(db)

@@ -43,8 +43,25 @@ def batch(patient: str, number: int, rng: random.Random) -> bytes:
     return orjson.dumps(points)
 
 
-def scenario(seed: int) -> Scenario:
-    """Each user creates its patient, then sends hour after hour of heart rate."""
+SERIES_BATCH = 600
+
+
+def series_batch(number: int, rng: random.Random) -> bytes:
+    """Hygie's compact series format: ``SERIES_BATCH`` one-second heart-rate values."""
+    start = START + timedelta(seconds=SERIES_BATCH * number)
+    values = [rng.randint(50, 110) for _ in range(SERIES_BATCH)]
+    body = {"kind": "heart-rate", "unit": "/min", "device": {"model": "Bench watch", "identifier": "bw-1"},
+            "start": start.isoformat(), "period": 1, "values": values}  # fmt: skip
+    return orjson.dumps(body)
+
+
+def size(fmt: str) -> int:
+    """Samples per request of a format."""
+    return SERIES_BATCH if fmt == "series" else BATCH
+
+
+def scenario(seed: int, fmt: str = "openmhealth") -> Scenario:
+    """Each user creates its patient, then sends batch after batch of heart rate."""
 
     async def run(client: Client, index: int) -> None:
         rng = random.Random(seed * 1000 + index)
@@ -53,9 +70,8 @@ def scenario(seed: int) -> Scenario:
         await client.request("put Patient", "PUT", f"/fhir/Patient/{patient}", body)
         number = 0
         while client.running:
-            await client.request(
-                "ingest 60", "POST", f"/fhir/Patient/{patient}/$ingest", batch(patient, number, rng)
-            )
+            payload = series_batch(number, rng) if fmt == "series" else batch(patient, number, rng)
+            await client.request("ingest", "POST", f"/fhir/Patient/{patient}/$ingest", payload)
             number += 1
 
     return run

@@ -26,6 +26,7 @@ from hygie.monitoring.ingest.apple_health import AppleHealthStream
 from hygie.monitoring.ingest.csv_mapping import read_csv
 from hygie.monitoring.ingest.openmhealth import read_openmhealth
 from hygie.monitoring.ingest.samples import Conversion
+from hygie.monitoring.ingest.series import read_series
 from hygie.monitoring.ingest.withings import read_withings
 from hygie.monitoring.ingest_op import FORMATS, chunks, merge
 from hygie.monitoring.ingest_service import IngestReport, check_writer, store_conversion
@@ -94,6 +95,8 @@ def _ingest(api: FhirApi, fmt: str, path: Path, patient: str, mapping: Path | No
             conversion = read_csv(lines, orjson.loads(mapping.read_bytes()))
     elif fmt == "withings":
         conversion = read_withings(path.read_bytes())
+    elif fmt == "series":
+        conversion = read_series(path.read_bytes())
     else:
         conversion = read_openmhealth(path.read_bytes())
     result: IngestReport = api.db.run_sync(

@@ -40,11 +40,12 @@ from hygie.fhir.outcome import FhirError, outcome
 from hygie.monitoring.ingest.apple_health import AppleHealthStream
 from hygie.monitoring.ingest.openmhealth import read_openmhealth
 from hygie.monitoring.ingest.samples import Conversion, RecordError, Sample
+from hygie.monitoring.ingest.series import read_series
 from hygie.monitoring.ingest.withings import read_withings
 from hygie.monitoring.ingest_service import IngestReport, check_writer, store_conversion
 
 CHUNK = 5_000
-FORMATS = ("openmhealth", "withings", "apple-health")
+FORMATS = ("openmhealth", "withings", "apple-health", "series")
 register(
     {
         "ingest_summary": {
@@ -82,6 +83,8 @@ def guess(fmt: str | None, content_type: str, head: bytes) -> str:
         return "apple-health"
     if b'"measuregrps"' in head:
         return "withings"
+    if b'"kind"' in head and (b'"values"' in head or b'"points"' in head):
+        return "series"
     if head.lstrip().startswith((b"[", b"{")):
         return "openmhealth"
     raise FhirError.of(400, "invalid", "ingest_format", format="?", known=", ".join(FORMATS))
@@ -158,7 +161,10 @@ async def _ingest(call: OperationCall) -> Response:
     if kind == "apple-health":
         raise FhirError.of(400, "invalid", "ingest_format", format="apple-health (send it as application/zip "
                            "or application/xml)", known=", ".join(FORMATS))  # fmt: skip
-    conversion = read_withings(raw) if kind == "withings" else read_openmhealth(raw)
+    if kind == "series":
+        conversion = read_series(raw)
+    else:
+        conversion = read_withings(raw) if kind == "withings" else read_openmhealth(raw)
     now_ms = int(time.time() * 1000)
 
     def work(session: Any) -> IngestReport:
