@@ -136,9 +136,13 @@ def store_conversion(env: Env, patient: str, conversion: Conversion, now_ms: int
     subject = f"Patient/{patient}"
     devices: dict[str, Any] = {}
     rows = []
+    ids: dict[Any, str] = {}  # DeviceInfo → its id (a batch usually has one device)
     for sample in conversion.samples:
-        device_id = _device_id(subject, sample.device) if sample.device is not None else ""
+        device_id = ""
         if sample.device is not None:
+            device_id = ids.get(sample.device) or ids.setdefault(
+                sample.device, _device_id(subject, sample.device)
+            )
             devices.setdefault(device_id, sample.device)
         rows.append(_row(sample, patient, device_id))
     for device_id, info in devices.items():

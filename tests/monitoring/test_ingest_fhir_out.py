@@ -173,3 +173,18 @@ def test_sampled_data_for_blood_pressure_and_fixed_window() -> None:
 def test_sampled_data_refuses_mixed_kinds() -> None:
     with pytest.raises(ValueError, match="more than one kind"):
         sampled_data([one("heart-rate"), one("spo2")], timedelta(minutes=1), "Patient/p1")
+
+
+def test_keys_keep_their_value_across_json_libraries() -> None:
+    """Keys are stored (sample rows, Observation identifiers): the hash input is the compact JSON
+    of the parts, byte for byte, whichever encoder builds it (orjson now, json before)."""
+    import hashlib
+    import json
+
+    from hygie.monitoring.ingest.fhir_out import _hash
+
+    parts = ("Patient/x", "heart-rate", "2026-01-01T00:00:00+00:00", "", ["Withings", 'é"\\/\n\t\x01'], None)
+    expected = hashlib.sha256(
+        json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()
+    assert _hash(*parts) == expected[:40]

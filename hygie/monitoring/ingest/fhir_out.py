@@ -20,10 +20,11 @@ instant written with another offset is the same reading.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from hygie.monitoring.ingest.catalogue import Component, Kind, kinds
 from hygie.monitoring.ingest.samples import DeviceInfo, Sample
@@ -41,8 +42,9 @@ def _utc(moment: datetime | None) -> str:
 
 
 def _hash(*parts: Any) -> str:
-    text = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:40]
+    """SHA-256 of the parts as compact JSON (orjson: the same bytes as ``json.dumps(parts,
+    ensure_ascii=False, separators=(",", ":"))`` for strings, numbers, None and lists, faster)."""
+    return hashlib.sha256(orjson.dumps(parts)).hexdigest()[:40]
 
 
 def device_key(info: DeviceInfo | None) -> str:
