@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from hygie.api.audit_trail import AuditTrail
 from hygie.api.auth_routes import auth_routes
+from hygie.api.context import open_storage
 from hygie.api.hardening import Hardening
 from hygie.api.http import FhirApi, pure_operation
 from hygie.api.oauth import OAuthServer
@@ -28,26 +29,10 @@ from hygie.fhir.outcome import FhirError
 from hygie.logging import configure, get_logger
 from hygie.monitoring import operations as monitoring
 from hygie.monitoring.news2_fhir import news2_operation
-from hygie.search.catalog import Catalog
 from hygie.settings import Settings
-from hygie.storage.database import Database, open_database
-from hygie.storage.store import load_catalog
 from hygie.transfer import operations as transfer
 
 FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-
-
-def open_storage(settings: Settings) -> tuple[Database, Catalog]:
-    """Open the database, apply migrations, and load the search parameter keys."""
-    db = open_database(
-        settings.database_url,
-        sqlite_synchronous=settings.sqlite_synchronous,
-        pool_size=settings.postgres_pool_size,
-        postgres_options=settings.postgres_options,
-    )
-    db.upgrade()
-    params = db.run_sync(load_catalog)
-    return db, params
 
 
 def create_app(

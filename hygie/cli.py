@@ -103,7 +103,7 @@ def demo(
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema (HYGIE_DATABASE_URL)."""
-    from hygie.app import open_storage
+    from hygie.api.context import open_storage
 
     db, _ = open_storage(Settings())
     try:
@@ -120,7 +120,7 @@ def db_reindex(
     """Rebuild the search indexes (and full text) of every current resource."""
     from zoneinfo import ZoneInfo
 
-    from hygie.app import open_storage
+    from hygie.api.context import open_storage
     from hygie.storage.database import Session
     from hygie.storage.store import Store
 
@@ -154,7 +154,7 @@ def token_issue(
     and the database: only operators can run it)."""
     import time
 
-    from hygie.app import open_storage
+    from hygie.api.context import open_storage
     from hygie.auth.keys import load_keys
     from hygie.auth.operator import OperatorError, operator_token
 
@@ -184,7 +184,7 @@ def token_issue(
 def audit_verify() -> None:
     """Check the whole audit chain (hashes, order, signed checkpoints); exit 1 naming the first
     bad entry."""
-    from hygie.app import open_storage
+    from hygie.api.context import open_storage
     from hygie.auth.audit import verify
     from hygie.auth.keys import load_keys
 
@@ -206,7 +206,7 @@ def audit_purge() -> None:
     keeps the rest of the chain verifiable)."""
     import time
 
-    from hygie.app import open_storage
+    from hygie.api.context import open_storage
     from hygie.auth.audit import AuditTampered, purge
     from hygie.auth.keys import load_keys
 
@@ -235,7 +235,7 @@ cli.add_typer(client_cli, name="client")
 
 def _run_db(work: Any) -> Any:
     """Run ``work(session)`` in one transaction on the configured database."""
-    from hygie.app import open_storage
+    from hygie.api.context import open_storage
 
     db, _ = open_storage(Settings())
     try:

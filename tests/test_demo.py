@@ -10,7 +10,8 @@ from typing import Any
 import pyotp
 from starlette.testclient import TestClient
 
-from hygie.app import create_app, open_storage
+from hygie.api.context import open_storage
+from hygie.app import create_app
 from hygie.auth import accounts as auth_accounts
 from hygie.auth.keys import load_keys
 from hygie.auth.oauth.issuing import account_principal

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hygie.search.catalog import Catalog
 from hygie.settings import Settings
-from hygie.storage.store import Store, Version
+from hygie.storage.database import Database, open_database
+from hygie.storage.store import Store, Version, load_catalog
 
 
 @dataclass(slots=True)
@@ -62,3 +64,16 @@ class Env:
     audited_patients: set[str] = field(default_factory=set)
     # A special audit action for this request: (action, purpose of use, reason), e.g. break-glass.
     audit: tuple[str, str, str] | None = None
+
+
+def open_storage(settings: Settings) -> tuple[Database, Catalog]:
+    """The configured database, migrated, with its search catalog: how the server, the CLI, the
+    demo loader and the importer all open it."""
+    db = open_database(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        pool_size=settings.postgres_pool_size,
+        postgres_options=settings.postgres_options,
+    )
+    db.upgrade()
+    return db, db.run_sync(load_catalog)

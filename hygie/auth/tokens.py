@@ -60,25 +60,17 @@ class Principal:
         return None
 
 
-def issue(
-    keys: Keys,
-    principal: Principal,
-    *,
-    audience: str,
-    now: int,
-    ttl: int,
-) -> str:
-    """A signed access token for ``principal``, valid ``ttl`` seconds from ``now``."""
+def principal_claims(principal: Principal) -> dict[str, Any]:
+    """The claims :func:`principal_from_claims` rebuilds ``principal`` from (kind, subject,
+    scopes, token id and expiry, and whichever of client, FHIR user, organisation, patients,
+    launch patient and authentication time it has) — for tokens and for stored principals (Bulk
+    Data jobs, Subscription owners)."""
     claims: dict[str, Any] = {
-        "iss": keys.instance,
-        "aud": audience,
-        "sub": principal.subject,
-        "iat": now,
-        "nbf": now,
-        "exp": now + ttl,
-        "jti": principal.token_id or secrets.token_urlsafe(16),
-        "scope": principal.scopes.text,
         "kind": principal.kind,
+        "sub": principal.subject,
+        "scope": principal.scopes.text,
+        "jti": principal.token_id or "",
+        "exp": principal.expires or 0,
     }
     optional = {
         "client_id": principal.client_id,
@@ -89,6 +81,27 @@ def issue(
         "auth_time": principal.auth_time,
     }
     claims.update({k: v for k, v in optional.items() if v is not None})
+    return claims
+
+
+def issue(
+    keys: Keys,
+    principal: Principal,
+    *,
+    audience: str,
+    now: int,
+    ttl: int,
+) -> str:
+    """A signed access token for ``principal``, valid ``ttl`` seconds from ``now``."""
+    claims = principal_claims(principal)
+    claims.update(
+        iss=keys.instance,
+        aud=audience,
+        iat=now,
+        nbf=now,
+        exp=now + ttl,
+        jti=principal.token_id or secrets.token_urlsafe(16),
+    )
     header = {"alg": "ES256", "typ": "at+jwt", "kid": keys.kid}
     return jwt.encode(header, claims, keys.signing)
 

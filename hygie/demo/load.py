@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hygie.api.bundle import process_bundle
-from hygie.api.context import Env
+from hygie.api.context import Env, open_storage
 from hygie.api.search import find
 from hygie.demo import accounts
 from hygie.demo.common import DEMO_TAG
@@ -25,22 +25,11 @@ from hygie.monitoring.sampled_in import rows_from_sampled
 from hygie.monitoring.service import check_patient
 from hygie.settings import Settings
 from hygie.storage import samples
-from hygie.storage.database import Database, Session, open_database
+from hygie.storage.database import Session
 from hygie.storage.samples import SampleRow
-from hygie.storage.store import Store, load_catalog
+from hygie.storage.store import Store
 
 Progress = Callable[[int, int], None]  # (resources written so far, patients requested)
-
-
-def _open(settings: Settings) -> tuple[Database, Any]:
-    db = open_database(
-        settings.database_url,
-        sqlite_synchronous=settings.sqlite_synchronous,
-        pool_size=settings.postgres_pool_size,
-        postgres_options=settings.postgres_options,
-    )
-    db.upgrade()
-    return db, db.run_sync(load_catalog)
 
 
 def stream_rows(bundle: dict[str, Any]) -> list[SampleRow]:
@@ -86,7 +75,7 @@ def load_demo(
     # Streams count as received two hours ago: the server's first monitoring round (which looks
     # at the last hour) does not turn a week of demo samples into hourly Observations at once.
     received = int((moment - timedelta(hours=2)).timestamp() * 1000)
-    db, params = _open(settings)
+    db, params = open_storage(settings)
     tz = ZoneInfo(settings.timezone)
 
     def env_of(session: Session) -> Env:

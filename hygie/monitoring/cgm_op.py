@@ -23,7 +23,7 @@ from hygie.api.http import OperationCall
 from hygie.fhir import jsonio
 from hygie.fhir.outcome import FhirError
 from hygie.monitoring.cgm import metrics
-from hygie.monitoring.samples_op import _bad, _instant, check_access
+from hygie.monitoring.samples_op import bad_param, check_access, instant_param
 from hygie.storage import samples
 
 KINDS = ("interstitial-glucose", "glucose")
@@ -37,13 +37,13 @@ async def cgm_operation(call: OperationCall) -> Response:
     req = call.req
     if req.method not in ("GET", "HEAD"):
         raise FhirError.of(405, "not-supported", "method_not_allowed", method=req.method[:16])
-    end = _instant("end", req.param("end"), datetime.now(UTC))
-    start = _instant("start", req.param("start"), end - timedelta(days=14))
+    end = instant_param("end", req.param("end"), datetime.now(UTC))
+    start = instant_param("start", req.param("start"), end - timedelta(days=14))
     if end <= start or end - start > timedelta(days=366):
-        raise _bad("end", "after start, at most a year later")
+        raise bad_param("end", "after start, at most a year later")
     raw_bin = req.param("agp-bin") or "60"
     if not raw_bin.isdigit() or int(raw_bin) not in (5, 10, 15, 20, 30, 60):
-        raise _bad("agp-bin", "5, 10, 15, 20, 30 or 60")
+        raise bad_param("agp-bin", "5, 10, 15, 20, 30 or 60")
     start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
     patient = req.id or ""
     tz = ZoneInfo(call.api.settings.timezone)

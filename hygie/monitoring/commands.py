@@ -18,6 +18,7 @@ import orjson
 import typer
 
 from hygie.api.audit_trail import request_id
+from hygie.api.context import open_storage
 from hygie.api.http import FhirApi
 from hygie.auth import audit, balp
 from hygie.auth.keys import load_keys
@@ -31,8 +32,6 @@ from hygie.monitoring.ingest.withings import read_withings
 from hygie.monitoring.ingest_op import FORMATS, chunks, merge
 from hygie.monitoring.ingest_service import IngestReport, check_writer, store_conversion
 from hygie.settings import Settings
-from hygie.storage.database import open_database
-from hygie.storage.store import load_catalog
 
 FORMATS_CLI = (*FORMATS, "csv")
 commands = typer.Typer(help="Connected health.")
@@ -51,15 +50,9 @@ def ingest_command(
     if fmt == "csv" and mapping is None:
         raise typer.BadParameter("csv needs --mapping FILE")
     settings = Settings()
-    db = open_database(
-        settings.database_url,
-        sqlite_synchronous=settings.sqlite_synchronous,
-        pool_size=1,
-        postgres_options=settings.postgres_options,
-    )
+    db, catalog = open_storage(settings)
     try:
-        db.upgrade()
-        api = FhirApi(settings, db, db.run_sync(load_catalog))
+        api = FhirApi(settings, db, catalog)
         report = _ingest(api, fmt, path, patient, mapping)
         _audit(api, patient, path, report)
     except FhirError as err:

@@ -21,7 +21,7 @@ from hygie.api.context import Env
 from hygie.monitoring.ingest.catalogue import kinds
 from hygie.monitoring.ingest.fhir_out import sampled_data
 from hygie.monitoring.ingest.samples import Sample
-from hygie.monitoring.ingest_service import SPOT, _upsert
+from hygie.monitoring.ingest_service import SPOT, upsert
 from hygie.storage import samples
 from hygie.storage.samples import HOUR_MS, SampleRow
 
@@ -67,7 +67,7 @@ def materialize(env: Env, since_ms: int, now: datetime) -> int:
             end=origin + timedelta(hours=1),
         )
         obs["id"] = obs["identifier"][0]["value"][:64]
-        written += _upsert(env, "Observation", obs) is not None
+        written += upsert(env, "Observation", obs) is not None
     return written
 
 

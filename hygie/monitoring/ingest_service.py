@@ -75,20 +75,26 @@ def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-def check_writer(env: Env, patient: str) -> Version:
-    """The caller sees the patient (404 otherwise) and may create Observations and Devices."""
+def patient_access(env: Env, patient: str, needs: tuple[tuple[str, str], ...]) -> Version:
+    """The patient as the caller sees it (404 when hidden or absent), once the caller's scopes
+    allow each ``(type, permission)`` of ``needs`` (403 otherwise)."""
     seen = env.store.read("Patient", patient)
     if seen is None or seen.deleted:
         raise FhirError.of(404, "not-found", "not_found", type="Patient", id=patient)
     params = env.store.params
     guard = params.guard if isinstance(params, Catalog) else None
-    for rtype in ("Observation", "Device"):
-        if guard is not None and not guard.allows(rtype, "c"):
-            raise FhirError.of(403, "forbidden", "forbidden_interaction", type=rtype, permission="c")
+    for rtype, permission in needs:
+        if guard is not None and not guard.allows(rtype, permission):
+            raise FhirError.of(403, "forbidden", "forbidden_interaction", type=rtype, permission=permission)
     return seen
 
 
-def _upsert(env: Env, rtype: str, resource: dict[str, Any]) -> Version | None:
+def check_writer(env: Env, patient: str) -> Version:
+    """The caller sees the patient (404 otherwise) and may create Observations and Devices."""
+    return patient_access(env, patient, (("Observation", "c"), ("Device", "c")))
+
+
+def upsert(env: Env, rtype: str, resource: dict[str, Any]) -> Version | None:
     """Create with the given id, or a new version when the content changed; None when identical."""
     current = env.store.read(rtype, resource["id"], for_update=True)
     if current is None:
@@ -147,7 +153,7 @@ def store_conversion(env: Env, patient: str, conversion: Conversion, now_ms: int
         rows.append(_row(sample, patient, device_id))
     for device_id, info in devices.items():
         resource = {**device(info, subject), "id": device_id}
-        report.devices += _upsert(env, "Device", resource) is not None
+        report.devices += upsert(env, "Device", resource) is not None
     written = samples.write(env.store.s, rows, now_ms)
     report.inserted, report.updated, report.unchanged = written.inserted, written.updated, written.unchanged
     for sample, row in zip(conversion.samples, rows, strict=True):
@@ -155,5 +161,5 @@ def store_conversion(env: Env, patient: str, conversion: Conversion, now_ms: int
             continue
         resource = observation(sample, subject, f"Device/{row.device}" if row.device else None)
         resource["id"] = row.key
-        report.observations += _upsert(env, "Observation", resource) is not None
+        report.observations += upsert(env, "Observation", resource) is not None
     return report

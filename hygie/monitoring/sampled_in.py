@@ -16,20 +16,17 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from hygie.monitoring.ingest.catalogue import Kind, kinds
+from hygie.monitoring.ingest.catalogue import Kind, by_loinc
 from hygie.storage.samples import SampleRow
 
 LOINC = "http://loinc.org"
 
 
 def _kind_of(obs: dict[str, Any]) -> Kind | None:
-    by_code: dict[str, Kind] = {}
-    for kind in kinds().values():
-        for code in (kind.loinc, *(c for c, _ in kind.extra_codes)):
-            by_code.setdefault(code, kind)
+    codes = by_loinc()
     for coding in (obs.get("code") or {}).get("coding") or []:
-        if coding.get("system") == LOINC and coding.get("code") in by_code:
-            return by_code[coding["code"]]
+        if coding.get("system") == LOINC and coding.get("code") in codes:
+            return codes[coding["code"]]
     return None
 
 

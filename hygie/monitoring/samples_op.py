@@ -26,7 +26,7 @@ from hygie.api.http import OperationCall
 from hygie.fhir import jsonio
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.search.catalog import Catalog
+from hygie.monitoring.ingest_service import patient_access
 from hygie.storage import samples
 from hygie.storage.samples import HOUR_MS, MINUTE_MS
 
@@ -49,19 +49,19 @@ register(
 )
 
 
-def _bad(name: str, reason: str) -> FhirError:
+def bad_param(name: str, reason: str) -> FhirError:
     return FhirError.of(400, "invalid", "samples_param", name=name, reason=reason)
 
 
-def _instant(name: str, raw: str | None, default: datetime) -> datetime:
+def instant_param(name: str, raw: str | None, default: datetime) -> datetime:
     if raw is None:
         return default
     try:
         at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise _bad(name, "an instant such as 2026-11-20T08:00:00Z") from exc
+        raise bad_param(name, "an instant such as 2026-11-20T08:00:00Z") from exc
     if at.tzinfo is None:
-        raise _bad(name, "a time zone is required")
+        raise bad_param(name, "a time zone is required")
     return at
 
 
@@ -77,14 +77,7 @@ def check_access(call: OperationCall, session: Any, patient: str) -> Env:
     """The caller sees the Patient (404 otherwise) and may read Observations (403 otherwise);
     the access is audited as a read of the patient's record. Returns the request's Env."""
     env = call.env(session)
-    seen = env.store.read("Patient", patient)
-    if seen is None or seen.deleted:
-        raise FhirError.of(404, "not-found", "not_found", type="Patient", id=patient)
-    params = env.store.params
-    guard = params.guard if isinstance(params, Catalog) else None
-    if guard is not None and not guard.allows("Observation", "r"):
-        raise FhirError.of(403, "forbidden", "forbidden_interaction", type="Observation", permission="r")
-    env.touched.append(seen)
+    env.touched.append(patient_access(env, patient, (("Observation", "r"),)))
     return env
 
 
@@ -94,15 +87,15 @@ async def samples_operation(call: OperationCall) -> Response:
         raise FhirError.of(405, "not-supported", "method_not_allowed", method=req.method[:16])
     measure = req.param("measure")
     if not measure or len(measure) > 64:
-        raise _bad("measure", "required, e.g. heart-rate")
+        raise bad_param("measure", "required, e.g. heart-rate")
     grain = req.param("grain") or "hour"
     if grain not in GRAINS:
-        raise _bad("grain", "raw, minute, hour or day")
+        raise bad_param("grain", "raw, minute, hour or day")
     now = datetime.now(UTC)
-    end = _instant("end", req.param("end"), now)
-    start = _instant("start", req.param("start"), end - timedelta(hours=24))
+    end = instant_param("end", req.param("end"), now)
+    start = instant_param("start", req.param("start"), end - timedelta(hours=24))
     if end <= start:
-        raise _bad("end", "after start")
+        raise bad_param("end", "after start")
     start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
     if grain != "raw" and (end_ms - start_ms) // _SPAN_MS[grain] > MAX_POINTS:
         raise FhirError.of(422, "too-costly", "samples_too_many", limit=MAX_POINTS)

@@ -33,7 +33,7 @@ from hygie.logging import get_logger
 from hygie.monitoring.alert_fhir import ALERT_CODE, SYSTEM, alert_from_task, detected_issue, task
 from hygie.monitoring.alerts import Action, Alert, reconcile
 from hygie.monitoring.hourly import materialize
-from hygie.monitoring.ingest.catalogue import Kind, kinds
+from hygie.monitoring.ingest.catalogue import by_loinc
 from hygie.monitoring.rules import PatientData, evaluate, rules_for
 from hygie.monitoring.trends import night_temperature, nights, resting_heart_rate, with_baseline
 from hygie.storage import samples
@@ -70,11 +70,7 @@ def _at(ms: int) -> datetime:
 def charted(env: Env, patient: str, since: datetime) -> dict[str, list[tuple[datetime, float]]]:
     """Vital signs written as ordinary Observations since ``since`` (a nurse's charting through
     the FHIR API), as series in the catalogue's canonical units (measures of :data:`UNITS`)."""
-    by_code: dict[str, Kind] = {}
-    for key, kind in kinds().items():
-        if key in UNITS:
-            for code in (kind.loinc, *(c for c, _ in kind.extra_codes)):
-                by_code.setdefault(code, kind)
+    by_code = {code: kind for code, kind in by_loinc().items() if kind.key in UNITS}
     out: dict[str, list[tuple[datetime, float]]] = {}
     criteria = [("subject", f"Patient/{patient}"), ("category", "vital-signs"),
                 ("date", f"ge{since.isoformat(timespec='seconds')}")]  # fmt: skip

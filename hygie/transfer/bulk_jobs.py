@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import orjson
 
-from hygie.auth.tokens import Principal, principal_from_claims
+from hygie.auth.tokens import Principal, principal_claims, principal_from_claims
 from hygie.storage.database import Session
 
 Status = Literal["queued", "running", "done", "failed"]
@@ -59,27 +59,6 @@ def owner_of(principal: Principal | None) -> str:
         return ANONYMOUS
     who = [principal.kind, principal.subject, principal.client_id, principal.launch_patient]
     return orjson.dumps(who).decode()
-
-
-def principal_claims(principal: Principal) -> dict[str, Any]:
-    """The claims :func:`hygie.auth.tokens.principal_from_claims` rebuilds ``principal`` from."""
-    claims: dict[str, Any] = {
-        "kind": principal.kind,
-        "sub": principal.subject,
-        "scope": principal.scopes.text,
-        "jti": principal.token_id or "",
-        "exp": principal.expires or 0,
-    }
-    optional = {
-        "client_id": principal.client_id,
-        "fhirUser": principal.fhir_user,
-        "org": principal.organization,
-        "patients": list(principal.patients) or None,
-        "patient": principal.launch_patient,
-        "auth_time": principal.auth_time,
-    }
-    claims.update({k: v for k, v in optional.items() if v is not None})
-    return claims
 
 
 def new_job_id() -> str:

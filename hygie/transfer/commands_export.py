@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from hygie.api.context import Env
+from hygie.api.context import Env, open_storage
 from hygie.api.search import compile_where
 from hygie.auth import audit, balp
 from hygie.auth.keys import load_keys
@@ -32,7 +32,6 @@ from hygie.storage.store import Store
 from hygie.transfer.bulk_export import Chunk, Progress
 from hygie.transfer.bulk_request import ExportRequest, Level, parse
 from hygie.transfer.bulk_worker import export_record, manifest, write_errors
-from hygie.transfer.importer import open_storage
 
 export_cli = typer.Typer(help="Export data: Bulk Data NDJSON, patient records, a whole practice.")
 

@@ -15,9 +15,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from hygie.api.context import open_storage
 from hygie.auth.keys import load_keys
 from hygie.settings import Settings
-from hygie.transfer.importer import FileReport, Importer, open_storage
+from hygie.transfer.importer import FileReport, Importer
 from hygie.transfer.readers import discover
 from hygie.transfer.state import ImportState, StateError, default_state_path
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from hygie.api.context import Env
+from hygie.api.context import Env, open_storage
 from hygie.auth import audit, balp
 from hygie.auth.keys import load_keys
 from hygie.fhir.messages import render
@@ -31,7 +31,6 @@ from hygie.fhir.outcome import FhirError
 from hygie.settings import Settings
 from hygie.storage.store import Store
 from hygie.transfer.commands_export import export_cli
-from hygie.transfer.importer import open_storage
 from hygie.transfer.record import Export, export_patient, export_practice
 
 Language = Literal["fr", "en"]

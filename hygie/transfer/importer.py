@@ -26,7 +26,7 @@ from hygie.auth import audit, balp
 from hygie.fhir.outcome import FhirError
 from hygie.search.catalog import Catalog
 from hygie.settings import Settings
-from hygie.storage.database import Database, Session, open_database
+from hygie.storage.database import Database, Session
 from hygie.storage.store import OnConflict, Store, load_catalog
 from hygie.transfer import import_zip
 from hygie.transfer.loading import Counts, Progress, load_bundle, load_resources
@@ -68,18 +68,6 @@ class _Quiet:
 
     def file_done(self, report: FileReport) -> None:
         pass
-
-
-def open_storage(settings: Settings) -> tuple[Database, Catalog]:
-    """The configured database, migrated, with its search catalog (as the server opens it)."""
-    db = open_database(
-        settings.database_url,
-        sqlite_synchronous=settings.sqlite_synchronous,
-        pool_size=settings.postgres_pool_size,
-        postgres_options=settings.postgres_options,
-    )
-    db.upgrade()
-    return db, db.run_sync(load_catalog)
 
 
 def describe(error: BaseException, lang: str = "en") -> str:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from hygie.app import open_storage
+from hygie.api.context import open_storage
 from hygie.search.include import Include, parse_includes, resolve
 from hygie.settings import Settings
 

@@ -41,9 +41,8 @@ import orjson
 import pytest
 
 from bench.search import PAGING_FOLLOW, PAGING_SHAPE, Sample, shapes
-from hygie.api.context import Env, FhirRequest
+from hygie.api.context import Env, FhirRequest, open_storage
 from hygie.api.routes import route
-from hygie.app import open_storage
 from hygie.search import fulltext
 from hygie.settings import Settings
 from hygie.storage.database import Database, PostgresDatabase, PostgresStatistics, Session

@@ -21,7 +21,8 @@ from authlib.integrations.httpx_client import OAuth2Client
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from starlette.testclient import TestClient
 
-from hygie.app import create_app, open_storage
+from hygie.api.context import open_storage
+from hygie.app import create_app
 from hygie.auth import accounts
 from hygie.auth.oauth.clients import register_client
 from hygie.settings import Settings

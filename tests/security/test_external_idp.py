@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from hygie.app import open_storage
+from hygie.api.context import open_storage
 from hygie.auth import accounts
 from hygie.auth.external_idp import link_subject
 from hygie.auth.oauth.codes import s256

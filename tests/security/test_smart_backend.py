@@ -19,7 +19,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from hygie.app import open_storage
+from hygie.api.context import open_storage
 from hygie.settings import Settings
 from tests.security.smart_support import TOKEN, Installation, installation
 

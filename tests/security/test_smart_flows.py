@@ -446,7 +446,7 @@ def test_token_endpoint_errors_are_oauth_json(settings: Settings) -> None:
 
 
 def test_disabled_account_loses_session_and_refresh(settings: Settings) -> None:
-    from hygie.app import open_storage
+    from hygie.api.context import open_storage
     from hygie.auth import accounts
 
     with installation(settings) as inst:

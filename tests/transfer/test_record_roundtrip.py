@@ -19,10 +19,11 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
+from hygie.api.context import open_storage
 from hygie.app import create_app
 from hygie.auth.keys import load_keys
 from hygie.settings import Settings
-from hygie.transfer.importer import Importer, open_storage
+from hygie.transfer.importer import Importer
 from tests.conftest import selected_backends
 from tests.support import operator_header
 from tests.transfer.test_record import load_world

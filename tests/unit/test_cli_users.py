@@ -16,7 +16,7 @@ import pyotp
 from joserfc.jwk import ECKey, KeySet
 from typer.testing import CliRunner, Result
 
-from hygie.app import open_storage
+from hygie.api.context import open_storage
 from hygie.auth import accounts
 from hygie.auth.oauth.clients import find_client
 from hygie.auth.throttle import Throttle

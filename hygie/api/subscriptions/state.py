@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from hygie.auth.tokens import Principal, TokenError, principal_from_claims
+from hygie.auth.tokens import Principal, TokenError, principal_claims, principal_from_claims
 from hygie.storage.database import Session
 
 Row = tuple[Any, ...]
@@ -17,26 +17,6 @@ Row = tuple[Any, ...]
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def principal_claims(principal: Principal) -> dict[str, Any]:
-    """The claims :func:`hygie.auth.tokens.principal_from_claims` rebuilds ``principal`` from."""
-    claims: dict[str, Any] = {
-        "kind": principal.kind,
-        "sub": principal.subject,
-        "scope": principal.scopes.text,
-        "jti": principal.token_id or "",
-        "exp": principal.expires or 0,
-    }
-    optional = {
-        "client_id": principal.client_id,
-        "fhirUser": principal.fhir_user,
-        "org": principal.organization,
-        "patients": list(principal.patients) or None,
-        "patient": principal.launch_patient,
-    }
-    claims.update({k: v for k, v in optional.items() if v is not None})
-    return claims
 
 
 def principal_of(text: str | None) -> Principal | None:

@@ -107,3 +107,13 @@ def kinds() -> dict[str, Kind]:
 
 def kind(key: str) -> Kind | None:
     return kinds().get(key)
+
+
+@cache
+def by_loinc() -> dict[str, Kind]:
+    """Every kind by its LOINC code and extra codes (the first kind naming a code wins)."""
+    found: dict[str, Kind] = {}
+    for k in kinds().values():
+        for code in (k.loinc, *(c for c, _ in k.extra_codes)):
+            found.setdefault(code, k)
+    return found
