@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 import pyotp
 
 from hygie.api.authorize import authenticate
-from hygie.app import open_storage
+from hygie.api.context import open_storage
 from hygie.auth import accounts
 from hygie.auth.keys import load_keys
 from hygie.auth.policy import Policy
