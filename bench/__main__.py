@@ -33,10 +33,17 @@ def bench_crud(db: str, duration: float, connections: int, warmup: float, seed: 
     try:
         with server.running_server(database, "crud") as srv:
             sampler = server.CpuSampler(srv)
-            result = run_sync(run(
-                srv.host, srv.port, crud.scenario(seed), connections=connections, duration=duration,
-                warmup=warmup, on_window=sampler.start,
-            ))
+            result = run_sync(
+                run(
+                    srv.host,
+                    srv.port,
+                    crud.scenario(seed),
+                    connections=connections,
+                    duration=duration,
+                    warmup=warmup,
+                    on_window=sampler.start,
+                )
+            )
             server_block = sampler.stop()
     finally:
         if not keep:
@@ -44,15 +51,20 @@ def bench_crud(db: str, duration: float, connections: int, warmup: float, seed: 
     summary = result.summary()
     per_op = summary["per_op"]
     summary["per_op"] = {op: per_op[op] for op in [*crud.OPS, *per_op] if op in per_op}
-    print(f"crud/{db}: {summary['ops_per_s']:,.0f} ops/s, p50 {summary['p50_ms']} ms, "
-          f"p99 {summary['p99_ms']} ms, errors {summary['errors']} {summary['statuses']}, "
-          f"{_cpu_text(server_block, summary)}")
+    print(
+        f"crud/{db}: {summary['ops_per_s']:,.0f} ops/s, p50 {summary['p50_ms']} ms, "
+        f"p99 {summary['p99_ms']} ms, errors {summary['errors']} {summary['statuses']}, "
+        f"{_cpu_text(server_block, summary)}"
+    )
     for op, s in summary["per_op"].items():
-        print(f"  {op:<20} {s['ops_per_s']:>8,.0f}/s  p50 {s['p50_ms']:>7} p95 {s['p95_ms']:>7} "
-              f"p99 {s['p99_ms']:>7} ms  errors {s['errors']}")
+        print(
+            f"  {op:<20} {s['ops_per_s']:>8,.0f}/s  p50 {s['p50_ms']:>7} p95 {s['p95_ms']:>7} "
+            f"p99 {s['p99_ms']:>7} ms  errors {s['errors']}"
+        )
     params = {"duration_s": duration, "warmup_s": warmup, "connections": connections, "seed": seed}
-    return report.save("crud", db, {"params": params, "summary": summary, "server": server_block,
-                                    "background": background})
+    return report.save(
+        "crud", db, {"params": params, "summary": summary, "server": server_block, "background": background}
+    )
 
 
 def bench_ingest(db: str, duration: float, connections: int, seed: int, keep: bool, fmt: str) -> Any:
@@ -62,8 +74,17 @@ def bench_ingest(db: str, duration: float, connections: int, seed: int, keep: bo
     try:
         with server.running_server(database, "ingest") as srv:
             sampler = server.CpuSampler(srv)
-            result = run_sync(run(srv.host, srv.port, ingest.scenario(seed, fmt), connections=connections,
-                                  duration=duration, warmup=3.0, on_window=sampler.start))
+            result = run_sync(
+                run(
+                    srv.host,
+                    srv.port,
+                    ingest.scenario(seed, fmt),
+                    connections=connections,
+                    duration=duration,
+                    warmup=3.0,
+                    on_window=sampler.start,
+                )
+            )
             server_block = sampler.stop()
     finally:
         if not keep:
@@ -72,13 +93,25 @@ def bench_ingest(db: str, duration: float, connections: int, seed: int, keep: bo
     batches = summary["per_op"].get("ingest", {})
     summary["samples_per_s"] = round(batches.get("ops_per_s", 0) * ingest.size(fmt), 1)
     rate = batches.get("ops_per_s", 0)
-    print(f"ingest/{db} ({fmt}): {summary['samples_per_s']:,.0f} samples/s ({rate:,.1f} batches of "
-          f"{ingest.size(fmt)}/s), p50 {batches.get('p50_ms')} ms, p99 {batches.get('p99_ms')} ms, "
-          f"errors {summary['errors']} {summary['statuses']}, {_cpu_text(server_block, summary)}")
-    params = {"duration_s": duration, "connections": connections, "seed": seed, "batch": ingest.size(fmt),
-              "format": fmt}
-    return report.save("ingest", db, {"params": params, "summary": summary, "server": server_block,
-                                      "background": background})
+    # per core: samples per CPU-second of the server process (robust to other load on the machine)
+    fraction = server_block.get("cpu_fraction") or 0.0
+    summary["samples_per_server_cpu_s"] = round(summary["samples_per_s"] / fraction, 1) if fraction else None
+    print(
+        f"ingest/{db} ({fmt}): {summary['samples_per_s']:,.0f} samples/s, "
+        f"{summary['samples_per_server_cpu_s'] or 0:,.0f} per server CPU-second ({rate:,.1f} batches of "
+        f"{ingest.size(fmt)}/s), p50 {batches.get('p50_ms')} ms, p99 {batches.get('p99_ms')} ms, "
+        f"errors {summary['errors']} {summary['statuses']}, {_cpu_text(server_block, summary)}"
+    )
+    params = {
+        "duration_s": duration,
+        "connections": connections,
+        "seed": seed,
+        "batch": ingest.size(fmt),
+        "format": fmt,
+    }
+    return report.save(
+        "ingest", db, {"params": params, "summary": summary, "server": server_block, "background": background}
+    )
 
 
 def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
@@ -112,7 +145,8 @@ def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
         "bytes_empty_schema": database.baseline_bytes,
         "bytes_per_resource": round(net / outcome.resources_ok) if outcome.resources_ok else None,
         "method": "sqlite: db+wal+shm after PRAGMA wal_checkpoint(TRUNCATE) with the server stopped"
-        if db == "sqlite" else "postgresql: pg_database_size after CHECKPOINT",
+        if db == "sqlite"
+        else "postgresql: pg_database_size after CHECKPOINT",
     }
     imp = {
         "bundles": len(files),
@@ -123,17 +157,31 @@ def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
         "disk": disk,
         "failures": outcome.failures,
     }
-    print(f"import/{db}: {imp['bundles']} bundles, {imp['bundles_failed']} failed, "
-          f"{imp['resources']:,} resources in {result.wall_s:.1f} s = "
-          f"{imp['resources_per_s']:,.0f} resources/s, "
-          f"{disk['bytes_per_resource']} bytes/resource (net of {database.baseline_bytes:,} empty), "
-          f"{_cpu_text(server_block, summary)}")
+    print(
+        f"import/{db}: {imp['bundles']} bundles, {imp['bundles_failed']} failed, "
+        f"{imp['resources']:,} resources in {result.wall_s:.1f} s = "
+        f"{imp['resources_per_s']:,.0f} resources/s, "
+        f"{disk['bytes_per_resource']} bytes/resource (net of {database.baseline_bytes:,} empty), "
+        f"{_cpu_text(server_block, summary)}"
+    )
     for failure in outcome.failures:
-        print(f"  FAILED {failure['bundle']} ({failure['entries']} entries) → {failure['status']}:\n"
-              f"    {failure['outcome'][:2000]}", file=sys.stderr)
+        print(
+            f"  FAILED {failure['bundle']} ({failure['entries']} entries) → {failure['status']}:\n"
+            f"    {failure['outcome'][:2000]}",
+            file=sys.stderr,
+        )
     params = {"bundles": len(files), "clients": clients}
-    return report.save("import", db, {"params": params, "summary": summary, "server": server_block,
-                                      "import": imp, "background": background})
+    return report.save(
+        "import",
+        db,
+        {
+            "params": params,
+            "summary": summary,
+            "server": server_block,
+            "import": imp,
+            "background": background,
+        },
+    )
 
 
 def bench_search(db: str, scale: int, repeat: int, clients: int, keep: bool) -> Any:
@@ -148,10 +196,13 @@ def bench_search(db: str, scale: int, repeat: int, clients: int, keep: bool) -> 
             loop = new_event_loop()
             try:
                 loaded, outcome = loop.run_until_complete(
-                    importer.import_bundles(srv.host, srv.port, files, clients))
+                    importer.import_bundles(srv.host, srv.port, files, clients)
+                )
                 if outcome.failures:
-                    raise RuntimeError(f"{len(outcome.failures)} bundles failed to import: "
-                                       f"{outcome.failures[0]['outcome'][:500]}")
+                    raise RuntimeError(
+                        f"{len(outcome.failures)} bundles failed to import: "
+                        f"{outcome.failures[0]['outcome'][:500]}"
+                    )
                 sampler = server.CpuSampler(srv)
                 sampler.start()
                 cpu_from = _own_cpu()
@@ -164,21 +215,40 @@ def bench_search(db: str, scale: int, repeat: int, clients: int, keep: bool) -> 
         if not keep:
             _discard(database)
     summary = search.summary(measured, cpu_used)
-    print(f"search/{db}/{scale}x: {outcome.resources_ok:,} resources loaded in {loaded.wall_s:.0f} s; "
-          f"{summary['requests']} queries, median {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, "
-          f"p99 {summary['p99_ms']} ms, errors {summary['errors']} {summary['statuses']}")
+    print(
+        f"search/{db}/{scale}x: {outcome.resources_ok:,} resources loaded in {loaded.wall_s:.0f} s; "
+        f"{summary['requests']} queries, median {summary['p50_ms']} ms, p95 {summary['p95_ms']} ms, "
+        f"p99 {summary['p99_ms']} ms, errors {summary['errors']} {summary['statuses']}"
+    )
     for name, s in summary["per_op"].items():
-        print(f"  {name:<34} p50 {s['p50_ms']:>8} p99 {s['p99_ms']:>8} ms  matches {s['matches']}"
-              f"  errors {s['errors']}")
+        print(
+            f"  {name:<34} p50 {s['p50_ms']:>8} p99 {s['p99_ms']:>8} ms  matches {s['matches']}"
+            f"  errors {s['errors']}"
+        )
     for name, error in measured.first_errors.items():
         print(f"  ERROR {name}: {error}", file=sys.stderr)
-    params = {"scale": scale, "repeat": repeat, "clients": clients, "sample": {
-        k: getattr(sample, k) for k in ("family", "city", "birthdate", "obs_day", "enc_day", "loinc",
-                                         "condition")}}
+    params = {
+        "scale": scale,
+        "repeat": repeat,
+        "clients": clients,
+        "sample": {
+            k: getattr(sample, k)
+            for k in ("family", "city", "birthdate", "obs_day", "enc_day", "loinc", "condition")
+        },
+    }
     load = {"bundles": len(files), "resources": outcome.resources_ok, "wall_s": round(loaded.wall_s, 1)}
-    return report.save(f"search-{scale}x", db, {
-        "params": params, "summary": summary, "server": server_block, "load": load,
-        "first_errors": measured.first_errors, "background": background})
+    return report.save(
+        f"search-{scale}x",
+        db,
+        {
+            "params": params,
+            "summary": summary,
+            "server": server_block,
+            "load": load,
+            "first_errors": measured.first_errors,
+            "background": background,
+        },
+    )
 
 
 def _own_cpu() -> float:
@@ -203,25 +273,38 @@ def bench_ceiling(duration: float, connections: int) -> Any:
         _discard(database)
     for name, block in targets.items():
         s = block["summary"]
-        print(f"ceiling/{name}: {s['ops_per_s']:,.0f} req/s, p99 {s['p99_ms']} ms, "
-              f"{_cpu_text(block['server'], s)}")
+        print(
+            f"ceiling/{name}: {s['ops_per_s']:,.0f} req/s, p99 {s['p99_ms']} ms, "
+            f"{_cpu_text(block['server'], s)}"
+        )
     params = {"duration_s": duration, "connections": connections}
     return report.save("ceiling", "none", {"params": params, "targets": targets, "background": background})
 
 
 def _ceiling_one(srv: server.Server, duration: float, connections: int) -> dict[str, Any]:
     sampler = server.CpuSampler(srv)
-    result = run_sync(run(srv.host, srv.port, crud.healthz, connections=connections, duration=duration,
-                          warmup=1.0, on_window=sampler.start))
+    result = run_sync(
+        run(
+            srv.host,
+            srv.port,
+            crud.healthz,
+            connections=connections,
+            duration=duration,
+            warmup=1.0,
+            on_window=sampler.start,
+        )
+    )
     return {"summary": result.summary(), "server": sampler.stop()}
 
 
 def _cpu_text(block: dict[str, float], summary: dict[str, Any]) -> str:
     core0, core1 = block.get("core0_busy", 0.0), block.get("core1_busy", 0.0)
     iowait = block.get("core0_iowait", 0.0)
-    return (f"server process CPU {block['cpu_fraction']:.0%}, core 0 busy {core0:.0%} "
-            f"(iowait {iowait:.0%}), "
-            f"loadgen CPU {summary['loadgen_cpu_fraction']:.0%}, core 1 busy {core1:.0%}")
+    return (
+        f"server process CPU {block['cpu_fraction']:.0%}, core 0 busy {core0:.0%} "
+        f"(iowait {iowait:.0%}), "
+        f"loadgen CPU {summary['loadgen_cpu_fraction']:.0%}, core 1 busy {core1:.0%}"
+    )
 
 
 def _discard(database: server.Database) -> None:
@@ -245,8 +328,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite", help=db_help)
         p.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
         p.add_argument("--no-report", action="store_true", help="do not regenerate docs/benchmarks.md")
-        p.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
-                       help="wait up to S seconds for other processes to leave both cores idle")
+        p.add_argument(
+            "--wait-quiet",
+            type=float,
+            default=0.0,
+            metavar="S",
+            help="wait up to S seconds for other processes to leave both cores idle",
+        )
 
     p_crud = sub.add_parser("crud", help="CRUD chain throughput and latency")
     common(p_crud)
@@ -260,8 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     p_ing.add_argument("--duration", type=float, default=20.0, help="measured seconds (default 20)")
     p_ing.add_argument("--connections", type=int, default=8, help="virtual users (default 8)")
     p_ing.add_argument("--seed", type=int, default=42)
-    p_ing.add_argument("--format", choices=["openmhealth", "series"], default="series",
-                       help="Open mHealth batches of 60 points, or compact series of 600 values (default)")
+    p_ing.add_argument(
+        "--format",
+        choices=["openmhealth", "series"],
+        default="series",
+        help="Open mHealth batches of 60 points, or compact series of 600 values (default)",
+    )
 
     p_ser = sub.add_parser("series", help="a year of 1-minute heart rate: writes and chart queries")
     common(p_ser)

@@ -26,7 +26,7 @@ from typing import Any
 
 from hygie.api.context import Env
 from hygie.fhir.outcome import FhirError, Issue
-from hygie.monitoring.ingest.fhir_out import device, device_key, observation, sample_key
+from hygie.monitoring.ingest.fhir_out import device, device_key, observation, sample_identity, sample_key
 from hygie.monitoring.ingest.samples import Conversion, RecordError, Sample
 from hygie.search.catalog import Catalog
 from hygie.storage import samples
@@ -114,13 +114,13 @@ def _device_id(subject: str, info: Any) -> str:
     return hashlib.sha256(f"{subject}|{device_key(info)}".encode()).hexdigest()[:40]
 
 
-def _row(sample: Sample, patient: str, device_id: str) -> SampleRow:
+def _row(sample: Sample, patient: str, device_id: str, identity: str) -> SampleRow:
     value, value2 = sample.value, None
     if sample.components:
         parts = dict(sample.components)
         value, value2 = parts.get("systolic", value), parts.get("diastolic")
     return SampleRow(
-        key=sample_key(sample, f"Patient/{patient}"),
+        key=sample_key(sample, f"Patient/{patient}", identity),
         patient=patient,
         measure=sample.kind,
         t=_ms(sample.start),
@@ -143,14 +143,23 @@ def store_conversion(env: Env, patient: str, conversion: Conversion, now_ms: int
     devices: dict[str, Any] = {}
     rows = []
     ids: dict[Any, str] = {}  # DeviceInfo → its id (a batch usually has one device)
+    identities: dict[tuple[Any, ...], str] = {}  # one hash per series, not per value
+    last: tuple[Any, ...] = ()  # the previous sample's (kind, duration, device, source id)
+    device_id = identity = ""
     for sample in conversion.samples:
-        device_id = ""
-        if sample.device is not None:
-            device_id = ids.get(sample.device) or ids.setdefault(
-                sample.device, _device_id(subject, sample.device)
+        series = (sample.kind, None if sample.end is None else sample.end - sample.start, sample.device,
+                  sample.source_id)  # fmt: skip
+        if series != last:  # a new series (values of one series share their DeviceInfo object)
+            last, device_id = series, ""
+            if sample.device is not None:
+                device_id = ids.get(sample.device) or ids.setdefault(
+                    sample.device, _device_id(subject, sample.device)
+                )
+                devices.setdefault(device_id, sample.device)
+            identity = identities.get(series) or identities.setdefault(
+                series, sample_identity(sample, subject)
             )
-            devices.setdefault(device_id, sample.device)
-        rows.append(_row(sample, patient, device_id))
+        rows.append(_row(sample, patient, device_id, identity))
     for device_id, info in devices.items():
         resource = {**device(info, subject), "id": device_id}
         report.devices += upsert(env, "Device", resource) is not None

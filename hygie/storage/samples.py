@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import NamedTuple
 
 from hygie.storage.database import Session
 
@@ -19,8 +20,9 @@ MINUTE_MS = 60_000
 _CHUNK = 500  # rows per statement
 
 
-@dataclass(frozen=True, slots=True)
-class SampleRow:
+class SampleRow(NamedTuple):
+    """One stored sample (a named tuple: cheap to build by the hundred thousand)."""
+
     key: str
     patient: str
     measure: str
@@ -65,7 +67,7 @@ def write(session: Session, rows: Sequence[SampleRow], now_ms: int) -> Written:
                 raise ValueError(f"sample {r.key}: the value must be a finite number")
     latest = {r.key: r for r in rows}  # a batch may carry a key twice: the last one wins
     existing: dict[str, tuple[object, ...]] = {}
-    keys = list(latest)
+    keys = sorted(latest)  # time-ordered keys: neighbouring index pages
     for i in range(0, len(keys), _CHUNK):
         part = keys[i : i + _CHUNK]
         for row in session.all(
@@ -75,19 +77,33 @@ def write(session: Session, rows: Sequence[SampleRow], now_ms: int) -> Written:
         ):
             existing[str(row[0])] = tuple(row[1:])
     inserts, updates, touched = [], [], set()
+    added: dict[tuple[str, str, int], list[float]] = {}  # hour → [n, total, low, high, last_t]
     unchanged = 0
+    acc: list[float] = []
+    acc_hour: tuple[str, str, int] = ("", "", -1)
     for r in latest.values():
-        values = (r.patient, r.measure, r.t, r.t_end, r.value, r.value2, r.device)
-        old = existing.get(r.key)
+        key, patient, measure, t, _end, value, _value2, _device = r
+        old = existing.get(key)
         if old is None:
-            inserts.append((r.key, *values, now_ms))
-        elif tuple(old) != values:
-            updates.append((*values, now_ms, r.key))
-            touched.add((str(old[0]), str(old[1]), int(str(old[2])) // HOUR_MS * HOUR_MS))
-        else:
+            inserts.append((*r, now_ms))
+            if value is None:
+                continue
+            start = t - t % HOUR_MS
+            if start != acc_hour[2] or measure != acc_hour[1] or patient != acc_hour[0]:
+                acc_hour = (patient, measure, start)
+                acc = added.setdefault(acc_hour, [0, 0.0, value, value, t])
+            acc[0] += 1
+            acc[1] += value
+            acc[2] = min(acc[2], value)
+            acc[3] = max(acc[3], value)
+            acc[4] = max(acc[4], t)
+            continue
+        if tuple(old) == r[1:]:
             unchanged += 1
             continue
-        touched.add((r.patient, r.measure, r.t // HOUR_MS * HOUR_MS))
+        updates.append((*r[1:], now_ms, key))
+        touched.add((str(old[0]), str(old[1]), int(str(old[2])) // HOUR_MS * HOUR_MS))
+        touched.add((patient, measure, t - t % HOUR_MS))
     if inserts:
         session.insert_many(
             "sample",
@@ -100,8 +116,25 @@ def write(session: Session, rows: Sequence[SampleRow], now_ms: int) -> Written:
             " received = ? WHERE key = ?",
             updates,
         )
+    _merge_hours(session, {h: a for h, a in added.items() if h not in touched})
     _recompute_hours(session, touched)
     return Written(len(inserts), len(updates), unchanged)
+
+
+def _merge_hours(session: Session, added: dict[tuple[str, str, int], list[float]]) -> None:
+    """Add newly inserted samples to their hours' aggregates (count, sum, min, max and latest
+    time combine exactly: no need to read the hour's samples again)."""
+    if not added:
+        return
+    least, greatest = ("MIN", "MAX") if session.dialect == "sqlite" else ("LEAST", "GREATEST")
+    session.executemany(
+        "INSERT INTO sample_hour (patient, measure, hour, n, total, low, high, last_t)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (patient, measure, hour) DO UPDATE SET"
+        " n = sample_hour.n + excluded.n, total = sample_hour.total + excluded.total,"
+        f" low = {least}(sample_hour.low, excluded.low), high = {greatest}(sample_hour.high, excluded.high),"
+        f" last_t = {greatest}(sample_hour.last_t, excluded.last_t)",
+        [(*hour, int(a[0]), a[1], a[2], a[3], int(a[4])) for hour, a in sorted(added.items())],
+    )
 
 
 def _recompute_hours(session: Session, hours: Iterable[tuple[str, str, int]]) -> None:

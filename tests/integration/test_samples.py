@@ -117,3 +117,35 @@ def test_days_across_a_daylight_saving_change(db: Database) -> None:
         (29, 23),
         (30, 24),
     ]
+
+
+def test_incremental_hour_aggregates_equal_a_full_recount(db: Database) -> None:
+    """New samples are merged into their hours' aggregates without reading the hour again; after
+    random batches (new samples, repeats, corrections, empty values) every hour equals a count
+    over the stored samples."""
+    import random
+
+    rng = random.Random(7)
+    for batch in range(12):
+        rows = []
+        for _ in range(40):
+            minute = rng.randrange(0, 300)  # five hours
+            value = None if rng.random() < 0.1 else float(rng.randint(40, 180))
+            rows.append(SampleRow(f"k{minute}", "p1", "heart-rate", T0 + minute * MINUTE_MS, None, value))
+        db.run_sync(lambda s, rows=rows, batch=batch: samples.write(s, rows, now_ms=batch))
+    stored = db.run_sync(lambda s: samples.series(s, "p1", "heart-rate", T0, T0 + 5 * HOUR_MS), write=False)
+    expected: dict[int, list[float]] = {}
+    last: dict[int, int] = {}
+    for r in stored:
+        if r.value is not None:
+            hour = r.t // HOUR_MS * HOUR_MS
+            expected.setdefault(hour, []).append(r.value)
+            last[hour] = max(last.get(hour, 0), r.t)
+    got = db.run_sync(lambda s: samples.hours(s, "p1", "heart-rate", T0, T0 + 5 * HOUR_MS), write=False)
+    assert [b.start for b in got] == sorted(expected)
+    for b in got:
+        values = expected[b.start]
+        assert (b.n, b.low, b.high) == (len(values), min(values), max(values))
+        assert b.total == pytest.approx(sum(values))
+    seen = db.run_sync(lambda s: samples.last_seen(s, "p1"), write=False)
+    assert seen == {"heart-rate": max(last.values())}

@@ -188,3 +188,37 @@ def test_keys_keep_their_value_across_json_libraries() -> None:
         json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode()
     ).hexdigest()
     assert _hash(*parts) == expected[:40]
+
+
+def test_sample_keys_sort_by_time_and_ignore_the_offset() -> None:
+    """Keys start with the instant (UTC microseconds) so a stream's keys append to the index;
+    the rest identifies subject, kind, duration, device and source."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from hygie.monitoring.ingest.fhir_out import sample_key
+    from hygie.monitoring.ingest.samples import DeviceInfo, Sample
+
+    base = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    watch = DeviceInfo(model="W", identifier="1")
+    keys = [sample_key(Sample("heart-rate", base + timedelta(seconds=s), None, 60.0, (), watch), "Patient/p")
+            for s in (0, 1, 59, 3600, 86_400 * 400)]  # fmt: skip
+    assert keys == sorted(keys) and len(set(keys)) == 5
+    assert all(len(k) == 40 and all(c in "0123456789abcdef" for c in k) for k in keys)
+    paris = base.astimezone(timezone(timedelta(hours=1)))
+    assert sample_key(Sample("heart-rate", paris, None, 99.0, (), watch), "Patient/p") == keys[0]
+    micro = base + timedelta(microseconds=1)
+    others = {
+        sample_key(Sample("heart-rate", micro, None, 60.0, (), watch), "Patient/p"),
+        sample_key(Sample("spo2", base, None, 60.0, (), watch), "Patient/p"),
+        sample_key(
+            Sample("heart-rate", base, None, 60.0, (), DeviceInfo(model="W", identifier="2")), "Patient/p"
+        ),
+        sample_key(Sample("heart-rate", base, None, 60.0, (), watch), "Patient/q"),
+        sample_key(Sample("heart-rate", base, base + timedelta(minutes=1), 60.0, (), watch), "Patient/p"),
+        sample_key(Sample("heart-rate", base, None, 60.0, (), watch, "src-1"), "Patient/p"),
+    }
+    assert len(others) == 6 and keys[0] not in others
+    for year in (1, 9999):
+        at = datetime(year, 6, 1, tzinfo=UTC)
+        assert len(sample_key(Sample("heart-rate", at, None, 60.0), "Patient/p")) == 40
+    assert sample_key(Sample("heart-rate", datetime(1, 6, 1, tzinfo=UTC), None, 1.0), "Patient/p") < keys[0]

@@ -10,11 +10,13 @@ one Observation with ``valueSampledData`` for a dense regular series.
 - Device: https://hl7.org/fhir/R4/device.html.
 
 Idempotency: each Observation carries an ``identifier`` in the system
-``https://hygie.health/fhir/NamingSystem/device-sample`` whose value is a hash of (subject,
-kind, start, end, device identity, source id) — not of the value — so re-sending a reading
+``https://hygie.health/fhir/NamingSystem/device-sample`` whose value is derived from (subject,
+kind, start, end, device identity, source id) — not from the value — so re-sending a reading
 gives the same identifier, and a corrected value from the device replaces the old one (the
-storage layer writes conditionally on that identifier). Times are hashed in UTC, so the same
-instant written with another offset is the same reading.
+storage layer writes conditionally on that identifier). The key is the start instant (UTC
+microseconds, 15 hex digits, so that the keys of a stream sort by time and new samples append
+at the end of the key index instead of landing at random places) followed by 25 hex digits of
+a SHA-256 of the rest; the same instant written with another offset is the same reading.
 """
 
 from __future__ import annotations
@@ -52,16 +54,24 @@ def device_key(info: DeviceInfo | None) -> str:
     return _hash("device", *(info.identity() if info else ()))
 
 
-def sample_key(sample: Sample, subject_ref: str) -> str:
-    """The idempotency key of a sample: subject, kind, start, end, device, source id."""
-    return _hash(
-        subject_ref,
-        sample.kind,
-        _utc(sample.start),
-        _utc(sample.end),
-        list(sample.device.identity()) if sample.device else None,
-        sample.source_id,
-    )
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_TIME_BIAS = 1 << 58  # microseconds: keeps every year from 1 to 9999 positive (15 hex digits)
+
+
+def sample_identity(sample: Sample, subject_ref: str) -> str:
+    """25 hex digits of SHA-256 over what identifies a sample besides its start: subject, kind,
+    duration, device identity, source id (the same for every value of one series)."""
+    duration = None if sample.end is None else (sample.end - sample.start) // _MICROSECOND
+    device = list(sample.device.identity()) if sample.device else None
+    return _hash("sample", subject_ref, sample.kind, duration, device, sample.source_id)[:25]
+
+
+def sample_key(sample: Sample, subject_ref: str, identity: str | None = None) -> str:
+    """The idempotency key of a sample: its start (time-ordered prefix) and
+    :func:`sample_identity` (pass it when already computed for the series)."""
+    start = (sample.start - _EPOCH) // _MICROSECOND + _TIME_BIAS
+    return f"{start:015x}{identity or sample_identity(sample, subject_ref)}"
 
 
 def _num(value: float) -> int | float:

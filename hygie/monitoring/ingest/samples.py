@@ -13,7 +13,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from hygie.fhir.messages import register, render
 from hygie.fhir.outcome import Issue, Severity
@@ -104,9 +104,9 @@ class DeviceInfo:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One measurement: ``value`` (or ``components``) in the catalogue's canonical unit."""
+class Sample(NamedTuple):
+    """One measurement: ``value`` (or ``components``) in the catalogue's canonical unit (a named
+    tuple: a stream builds hundreds of thousands of them, and a tuple is the cheapest to make)."""
 
     kind: str
     start: datetime

@@ -111,20 +111,22 @@ def _one(index: int, one: Any, result: Conversion) -> None:
         field = "points"
     else:
         raise _bad(index, "values (with start and period) or points")
+    append, convert, within, key = result.samples.append, k.convert, k.within, k.key
     for i, (at, raw) in enumerate(points):
         if raw is None:
             continue
-        spot = Where(i, f"[{index}].{field}[{i}]")
         value = number(raw)
         if value is None:
+            spot = Where(i, f"[{index}].{field}[{i}]")
             result.add(spot.error("value", "ingest_number", value=str(raw)[:40]))
             continue
-        converted = k.convert(value, unit)
+        converted = convert(value, unit)
         assert converted is not None  # the unit was checked above
-        outside = k.within(value, unit, converted)
+        outside = within(value, unit, converted)
         if outside is not None:
             low, high, _ = outside
+            spot = Where(i, f"[{index}].{field}[{i}]")
             result.add(spot.error("value", "ingest_range", value=f"{value:g}", unit=unit,
                                   low=f"{low:g}", high=f"{high:g}"))  # fmt: skip
             continue
-        result.samples.append(Sample(k.key, at, None, converted, (), device, None))
+        append(Sample(key, at, None, converted, (), device, None))
