@@ -191,26 +191,35 @@ def days(
 ) -> list[Bucket]:
     """Per-day aggregates (days of ``tz``, the server's time zone), from the hourly ones; a day
     starts at the epoch ms of its local midnight. Local midnights are computed once per day of
-    the period, then the hours fall into them in one pass."""
-    found = hours(session, patient, measure, start_ms, end_ms)
+    the period, then the hours (raw rows: no object per hour) fall into them in one pass."""
+    found = session.all(
+        "SELECT hour, n, total, low, high FROM sample_hour WHERE patient = ? AND measure = ?"
+        " AND hour >= ? AND hour < ? ORDER BY hour",
+        (patient, measure, start_ms, end_ms),
+    )
     if not found:
         return []
-    first = datetime.fromtimestamp(found[0].start / 1000, UTC).astimezone(tz)
-    last = datetime.fromtimestamp(found[-1].start / 1000, UTC).astimezone(tz)
+    first = datetime.fromtimestamp(int(found[0][0]) / 1000, UTC).astimezone(tz)
+    last = datetime.fromtimestamp(int(found[-1][0]) / 1000, UTC).astimezone(tz)
     midnights, day = [], first.date()
     while day <= last.date():
         midnights.append(int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000))
         day += timedelta(days=1)
+    midnights.append(end_ms if end_ms > midnights[-1] else midnights[-1] + 2 * 86_400_000)
     out: list[Bucket] = []
-    i = 0
-    for b in found:
-        while i + 1 < len(midnights) and b.start >= midnights[i + 1]:
-            i += 1
-        if out and out[-1].start == midnights[i]:
-            o = out[-1]
-            out[-1] = Bucket(o.start, o.n + b.n, o.total + b.total, min(o.low, b.low), max(o.high, b.high))
-        else:
-            out.append(Bucket(midnights[i], b.n, b.total, b.low, b.high))
+    i, following = 0, midnights[1]
+    n, total, low, high = 0, 0.0, float(found[0][3]), float(found[0][4])
+    for hour, count, sum_, lo, hi in found:
+        if hour >= following:  # every stored hour has n ≥ 1: the day being closed is not empty
+            out.append(Bucket(midnights[i], n, total, low, high))
+            while hour >= midnights[i + 1]:
+                i += 1
+            following, n, total, low, high = midnights[i + 1], 0, 0.0, lo, hi
+        n += count
+        total += sum_
+        low = min(low, lo)
+        high = max(high, hi)
+    out.append(Bucket(midnights[i], n, total, low, high))
     return out
 
 
