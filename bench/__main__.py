@@ -9,13 +9,14 @@ benchmark (https://www.health-samurai.io/fhir-server-performance-benchmark).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import crud, importer, ingest, report, search, series, server, transfer
+from bench import alerts, crud, importer, ingest, report, search, series, server, transfer
 from bench.loadgen import RunResult, new_event_loop, pin_to_core, run, run_sync
 
 
@@ -112,6 +113,89 @@ def bench_ingest(db: str, duration: float, connections: int, seed: int, keep: bo
     return report.save(
         "ingest", db, {"params": params, "summary": summary, "server": server_block, "background": background}
     )
+
+
+def bench_alerts(db: str, duration: float, connections: int, seed: int, keep: bool) -> Any:
+    """Alert latency from ``$ingest`` to the rest-hook notification under ingestion load."""
+    import httpx
+
+    background = server.background_load(wait_quiet=WAIT_QUIET[0])
+    database = server.fresh_database(db, "alerts")
+    probe = alerts.Probe()
+    receiver = alerts.Receiver()
+    srv = server.start_server(database, "alerts", alerts.SERVER_ENV)
+    try:
+        base = f"http://{srv.host}:{srv.port}/fhir"
+        headers = {
+            "authorization": f"Bearer {server._operator_token()}",
+            "content-type": "application/fhir+json",
+        }
+
+        async def go() -> tuple[RunResult, dict[str, float]]:
+            await receiver.start()
+            try:
+                async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+                    endpoint = f"http://127.0.0.1:{receiver.port}/hook"
+                    created = await http.post(f"{base}/Subscription", content=alerts.subscription(endpoint))
+                    created.raise_for_status()
+                    sub = created.json()["id"]
+                    for _ in range(200):
+                        if (await http.get(f"{base}/Subscription/{sub}")).json().get("status") == "active":
+                            break
+                        await asyncio.sleep(0.05)
+                    else:
+                        raise RuntimeError("the Subscription did not become active")
+                sampler = server.CpuSampler(srv)
+                result = await run(
+                    srv.host,
+                    srv.port,
+                    alerts.scenario(seed, probe),
+                    connections=connections,
+                    duration=duration,
+                    warmup=2.0,
+                    on_window=sampler.start,
+                )
+                block = sampler.stop()
+                deadline = time.perf_counter() + 10
+                while time.perf_counter() < deadline and any(p not in receiver.arrived for p in probe.sent):
+                    await asyncio.sleep(0.05)
+                async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+                    found = await http.get(f"{base}/Task", params={"_count": "1000"})
+                    probe.raised_wall = alerts.raised_at(found.json())
+                return result, block
+            finally:
+                await receiver.stop()
+
+        loop = new_event_loop()
+        try:
+            result, server_block = loop.run_until_complete(go())
+        finally:
+            loop.close()
+    finally:
+        srv.stop()
+        if not keep:
+            _discard(database)
+    latencies, missed = probe.latencies_ms(receiver)
+    latency = alerts.summary(latencies, missed)
+    check, deliver = probe.split_ms(receiver)
+    latency["upload_to_alert"] = alerts.percentiles(check)
+    latency["alert_to_notification"] = alerts.percentiles(deliver)
+    load = result.summary()
+    batches = load["per_op"].get("ingest", {})
+    samples_per_s = round(batches.get("ops_per_s", 0) * ingest.size("series"), 1)
+    print(
+        f"alerts/{db}: {latency.get('notified', 0)} of {latency['probes']} probes notified, latency p50 "
+        f"{latency.get('p50_ms')} ms, p99 {latency.get('p99_ms')} ms, max {latency.get('max_ms')} ms "
+        f"(upload → alert {latency['upload_to_alert']}, alert → notification {latency['alert_to_notification']}), under "
+        f"{samples_per_s:,.0f} samples/s of load; {_cpu_text(server_block, load)}"
+    )
+    params = {"duration_s": duration, "connections": connections, "seed": seed,
+              "probe_every_s": alerts.PROBE_EVERY_S}  # fmt: skip
+    return report.save(
+        "alerts", db,
+        {"params": params, "latency": latency, "load_samples_per_s": samples_per_s, "summary": load,
+         "server": server_block, "background": background},
+    )  # fmt: skip
 
 
 def bench_import(db: str, bundles: int | None, clients: int, keep: bool) -> Any:
@@ -355,6 +439,12 @@ def main(argv: list[str] | None = None) -> int:
         help="Open mHealth batches of 60 points, or compact series of 600 values (default)",
     )
 
+    p_al = sub.add_parser("alerts", help="alert latency, $ingest to Subscription notification, under load")
+    common(p_al)
+    p_al.add_argument("--duration", type=float, default=30.0, help="measured seconds (default 30)")
+    p_al.add_argument("--connections", type=int, default=9, help="1 probe + load users (default 9)")
+    p_al.add_argument("--seed", type=int, default=42)
+
     p_ser = sub.add_parser("series", help="a year of 1-minute heart rate: writes and chart queries")
     common(p_ser)
 
@@ -404,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ingest":
         for db in _dbs(args.db):
             paths.append(bench_ingest(db, args.duration, args.connections, args.seed, args.keep, args.format))
+    if args.command == "alerts":
+        for db in _dbs(args.db):
+            paths.append(bench_alerts(db, args.duration, args.connections, args.seed, args.keep))
     if args.command == "series":
         for db in _dbs(args.db):
             figures = series.run(db)

@@ -34,6 +34,7 @@ import orjson
 from starlette.responses import Response
 
 from hygie.api.http import OperationCall, OperationHandler
+from hygie.api.turns import Turns
 from hygie.errors import FHIR_JSON
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError, outcome
@@ -139,8 +140,13 @@ def ingest_operation(touch: Touch | None = None) -> OperationHandler:
     """The ``$ingest`` handler; ``touch(patient)`` is told of every patient that got data (the
     monitoring checks them at once, :meth:`hygie.monitoring.service.Monitor.touch`)."""
 
+    # One upload converted and written per event-loop turn (hygie/api/turns.py): a write holds
+    # the loop (SQLite runs inline), and a stream of uploads would otherwise keep the alert check
+    # and the notification they trigger waiting (docs/monitoring.md, "Alert latency").
+    gate = Turns()
+
     async def handler(call: OperationCall) -> Response:
-        response = await _ingest(call)
+        response = await _ingest(call, gate)
         if touch is not None and response.status_code == 200:
             touch(call.req.id or "")
         return response
@@ -148,31 +154,33 @@ def ingest_operation(touch: Touch | None = None) -> OperationHandler:
     return handler
 
 
-async def _ingest(call: OperationCall) -> Response:
+async def _ingest(call: OperationCall, gate: Turns) -> Response:
     if call.req.method != "POST":
         raise FhirError.of(405, "not-supported", "method_not_allowed", method=call.req.method[:16])
     patient = call.req.id or ""
     ctype = (call.request.headers.get("content-type") or "").split(";")[0].strip().lower()
     fmt = call.req.param("format")
     if fmt == "apple-health" or (fmt is None and ctype in ("application/zip", "application/xml", "text/xml")):
-        return await _apple(call, patient)
+        return await _apple(call, patient, gate)
     raw = await call.read_body()
     kind = guess(fmt, ctype, raw[:4096])
     if kind == "apple-health":
         raise FhirError.of(400, "invalid", "ingest_format", format="apple-health (send it as application/zip "
                            "or application/xml)", known=", ".join(FORMATS))  # fmt: skip
-    if kind == "series":
-        conversion = read_series(raw)
-    else:
-        conversion = read_withings(raw) if kind == "withings" else read_openmhealth(raw)
-    now_ms = int(time.time() * 1000)
+    async with gate:
+        if kind == "series":
+            conversion = read_series(raw)
+        else:
+            conversion = read_withings(raw) if kind == "withings" else read_openmhealth(raw)
+        now_ms = int(time.time() * 1000)
 
-    def work(session: Any) -> IngestReport:
-        env = call.env(session)
-        env.touched.append(check_writer(env, patient))
-        return store_conversion(env, patient, conversion, now_ms)
+        def work(session: Any) -> IngestReport:
+            env = call.env(session)
+            env.touched.append(check_writer(env, patient))
+            return store_conversion(env, patient, conversion, now_ms)
 
-    return respond(await retried(call, work), call.lang)
+        report = await retried(call, work)
+    return respond(report, call.lang)
 
 
 async def retried(call: OperationCall, work: Callable[[Any], IngestReport]) -> IngestReport:
@@ -187,7 +195,7 @@ async def retried(call: OperationCall, work: Callable[[Any], IngestReport]) -> I
     return result
 
 
-async def _apple(call: OperationCall, patient: str) -> Response:
+async def _apple(call: OperationCall, patient: str, gate: Turns) -> Response:
     def access(session: Any) -> None:
         env = call.env(session)
         env.touched.append(check_writer(env, patient))
@@ -207,7 +215,8 @@ async def _apple(call: OperationCall, patient: str) -> Response:
                 check_writer(env, patient)
                 return store_conversion(env, patient, part, now_ms)
 
-            merge(total, await retried(call, work))
+            async with gate:
+                merge(total, await retried(call, work))
         return respond(total, call.lang)
     finally:
         os.unlink(path)

@@ -32,6 +32,7 @@ from hygie.api.search import find
 from hygie.logging import get_logger
 from hygie.monitoring.alert_fhir import ALERT_CODE, SYSTEM, alert_from_task, detected_issue, task
 from hygie.monitoring.alerts import Action, Alert, reconcile
+from hygie.monitoring.alerts import settings as alert_settings
 from hygie.monitoring.hourly import materialize
 from hygie.monitoring.ingest.catalogue import by_loinc
 from hygie.monitoring.rules import PatientData, evaluate, rules_for
@@ -197,10 +198,20 @@ def apply(env: Env, action: Action, lang: str = "fr", source: str = "") -> None:
     current = env.store.read("Task", alert.id)
     if current is None or current.deleted:
         return  # removed by hand meanwhile: nothing to update
+    if action.kind == "refresh" and not _due(alert, alert_from_task(current.resource())):
+        return
     description = current.resource().get("description", "")
     env.store.update(current, task(alert, description))
     if action.kind == "escalate":
         log.warning("alert_escalated", rule=alert.rule, level=alert.escalation, alert=alert.id)
+
+
+def _due(alert: Alert, stored: Alert) -> bool:
+    """A refresh is written when the alert is back (no longer cleared) or its stored ``seen`` is
+    older than the lifecycle's ``seen_refresh_minutes``: checks follow every upload, and a Task
+    version per check would notify every subscriber each time (docs/monitoring.md)."""
+    every = timedelta(minutes=alert_settings()["seen_refresh_minutes"])
+    return stored.cleared != alert.cleared or alert.seen_at - stored.seen_at >= every
 
 
 def patients_to_check(env: Env, since_ms: int, now: datetime) -> set[str]:

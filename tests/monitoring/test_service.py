@@ -60,6 +60,8 @@ def test_an_ongoing_low_spo2_raises_one_alert_then_escalates(client: TestClient)
     actions = run(client, lambda env: check_patient(env, "p1", later))
     assert [a.kind for a in actions] == ["refresh"]
     assert client.get(ALERTS + "&patient=Patient/p1").json()["total"] == 1
+    # …but not re-written: a check after every upload must not notify subscribers every time
+    assert client.get(f"/fhir/Task/{alert['id']}").json()["meta"]["versionId"] == "1"
     # nobody acknowledged it for 15 minutes: escalated, priority up
     late = NOW + timedelta(minutes=16)
     run(client, lambda env: samples.write(env.store.s, spo2("p1", [88.0] * 16, end=late, tag="c"), now_ms=3))
@@ -162,6 +164,10 @@ def test_acknowledge_and_resolve_through_the_api(client: TestClient) -> None:
     later = NOW + timedelta(hours=3)
     run(client, lambda env: samples.write(env.store.s, spo2("p6", [85.0] * 12, end=later, tag="z"), now_ms=2))
     assert [a.kind for a in run(client, lambda env: check_patient(env, "p6", later))] == ["refresh"]
+    seen = client.get(url).json()  # seen 3 h later (more than seen_refresh_minutes): re-stamped
+    assert seen["meta"]["versionId"] == "3" and seen["status"] == "accepted"
+    assert any(e["url"].endswith("seen") and e["valueDateTime"].startswith(later.strftime("%Y-%m-%dT%H:%M"))
+               for e in seen["extension"])  # fmt: skip
     done = client.post(url + "/$resolve")
     assert done.status_code == 200 and done.json()["status"] == "completed"
     assert client.post(url + "/$resolve").status_code == 409

@@ -10,13 +10,14 @@ channel's timeout (``backport-timeout``, default 10 s).
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
+import anyio.to_thread
+import httpx
 import orjson
 
-from hygie.api.subscriptions.endpoints import refusal
+from hygie.api.subscriptions.endpoints import allowed_hosts, refusal
 from hygie.api.subscriptions.rules import Spec
 from hygie.logging import get_logger
 from hygie.settings import Settings
@@ -24,31 +25,33 @@ from hygie.settings import Settings
 log = get_logger("hygie.subscriptions")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a 3xx is answered as an error: the server never follows it
+def client() -> httpx.AsyncClient:
+    """The worker's HTTP client: connections kept alive between notifications, redirects never
+    followed, no proxy or .netrc from the environment."""
+    return httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, headers={"User-Agent": "Hygie-Subscriptions"}
+    )
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect())
-
-
-def post(spec: Spec, bundle: dict[str, Any], settings: Settings) -> bool:
-    """Deliver ``bundle``; True on a 2xx answer (blocking: run it in a worker thread)."""
+async def post(http: httpx.AsyncClient, spec: Spec, bundle: dict[str, Any], settings: Settings) -> bool:
+    """Deliver ``bundle``; True on a 2xx answer. On the event loop (no worker thread): a thread
+    would wait for the GIL at each socket call while uploads keep the loop busy, and take up to
+    seconds for one POST under load (docs/subscriptions.md, "Latency")."""
     if spec.endpoint is None:
         return False
-    reason = refusal(spec.endpoint, settings)
+    if (urlsplit(spec.endpoint).hostname or "").lower() in allowed_hosts(settings):
+        reason = refusal(spec.endpoint, settings)  # an allowed host: no name to resolve
+    else:
+        reason = await anyio.to_thread.run_sync(refusal, spec.endpoint, settings)  # resolves the name
     if reason is not None:
         log.warning("subscription_endpoint_refused", subscription=spec.id, reason=reason)
         return False
-    headers = {"Content-Type": "application/fhir+json", "User-Agent": "Hygie-Subscriptions"}
-    headers.update(dict(spec.headers))
-    # the scheme is https or http: refusal() checked it just above
-    data = orjson.dumps(bundle)
-    request = urllib.request.Request(spec.endpoint, data=data, headers=headers, method="POST")  # noqa: S310
+    headers = {"Content-Type": "application/fhir+json", **dict(spec.headers)}
     try:
-        with _OPENER.open(request, timeout=spec.timeout_s) as answer:
-            answer.read(65_536)
-            return bool(200 <= answer.status < 300)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        answer = await http.post(
+            spec.endpoint, content=orjson.dumps(bundle), headers=headers, timeout=spec.timeout_s
+        )
+    except (httpx.HTTPError, OSError, ValueError) as exc:
         log.info("subscription_delivery_failed", subscription=spec.id, error=type(exc).__name__)
         return False
+    return bool(200 <= answer.status_code < 300)

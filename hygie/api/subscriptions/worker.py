@@ -25,7 +25,6 @@ from contextlib import suppress
 from typing import Any
 from weakref import WeakKeyDictionary
 
-import anyio.to_thread
 import orjson
 
 from hygie.api.http import FhirApi
@@ -42,6 +41,7 @@ SCAN_ROUNDS = 10  # scans of SCAN_LIMIT changes at most per round
 LEASE_MS = 10_000  # a stopped or crashed holder is replaced after this
 PURGE_EVERY_MS = 60_000
 KEEP_SENT_MS = 3_600_000
+NOTIFICATIONS_PER_ROUND = 50  # per Subscription and round: a backlog drains without waiting a poll each
 _WORKERS: WeakKeyDictionary[FhirApi, SubscriptionWorker] = WeakKeyDictionary()
 
 
@@ -69,6 +69,7 @@ class SubscriptionWorker:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}  # rest-hook deliveries by Subscription
+        self.http = delivery.client()
         self._last_purge = 0
 
     async def start(self) -> None:
@@ -87,6 +88,7 @@ class SubscriptionWorker:
                 await task
         with suppress(Exception):
             await self.db.run(lambda s: state.release(s, self.holder))
+        await self.http.aclose()
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -191,7 +193,7 @@ class SubscriptionWorker:
         return int(self.settings.subscription_retry_seconds * 1000)
 
     async def _post(self, spec: rules.Spec, bundle: dict[str, Any]) -> bool:
-        return await anyio.to_thread.run_sync(delivery.post, spec, bundle, self.settings)
+        return await delivery.post(self.http, spec, bundle, self.settings)
 
     async def _logged(self, work: Coroutine[Any, Any, None]) -> None:
         try:
@@ -200,11 +202,19 @@ class SubscriptionWorker:
             log.error("subscription_delivery_error", error=type(exc).__name__, detail=str(exc)[:200])
 
     async def _deliver(self, active: Active) -> None:
+        """Send what is due to one Subscription: notification after notification (``maxCount``
+        events each) while events wait, up to :data:`NOTIFICATIONS_PER_ROUND`; else a heartbeat."""
+        for _ in range(NOTIFICATIONS_PER_ROUND):
+            if not await self._deliver_one(active):
+                return
+
+    async def _deliver_one(self, active: Active) -> bool:
+        """One notification or heartbeat; True when events were delivered (more may wait)."""
         spec, sid = active.spec, active.spec.id
         now = state.now_ms()
         st = await self.db.run(lambda s: state.get(s, sid), write=False)
         if st is None or st.next_attempt > now:
-            return
+            return False
         events = await self.db.run(lambda s: state.pending(s, sid, spec.max_count), write=False)
         if events:
             bundle = await self.db.run(lambda s: self.notification(s, active, st, events), write=False)
@@ -213,9 +223,13 @@ class SubscriptionWorker:
         ):
             bundle = notify.bundle(spec, st.base, spec.status, "heartbeat", st.events)
         else:
-            return
+            return False
         ok = await self._post(spec, bundle)
         await self.db.run(lambda s: self._after(s, spec, events, ok))
+        # a retried notification carries the Subscription's status again (error → active)
+        if ok and spec.status == "error":
+            return False
+        return ok and bool(events)
 
     def _after(self, s: Session, spec: rules.Spec, events: list[state.Event], ok: bool) -> None:
         now = state.now_ms()
