@@ -18,15 +18,21 @@ from types import TracebackType
 
 
 class Turns:
-    """``async with turns:`` — at most one holder, and one loop turn between two holders."""
+    """``async with turns:`` — at most ``limit`` holders, at most one admitted per loop turn, and
+    one loop turn between a release and the next admission."""
 
-    def __init__(self) -> None:
-        self._busy = False
+    def __init__(self, limit: int = 1) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self._limit = limit
+        self._holders = 0
+        self._marked = False  # an admission or a release happened in this turn
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def __aenter__(self) -> None:
-        if not self._busy and not self._waiters:
-            self._busy = True
+        if not self._marked and not self._waiters and self._holders < self._limit:
+            self._holders += 1
+            self._mark()
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(turn)
@@ -34,7 +40,7 @@ class Turns:
             await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
-                self._release()  # handed the section, then cancelled before using it: pass it on
+                self._release()  # admitted, then cancelled before using it: pass it on
             elif turn in self._waiters:
                 self._waiters.remove(turn)
             raise
@@ -45,12 +51,20 @@ class Turns:
         self._release()
 
     def _release(self) -> None:
-        asyncio.get_running_loop().call_soon(self._hand_over)  # busy until the next turn
+        self._holders -= 1
+        self._mark()
 
-    def _hand_over(self) -> None:
-        while self._waiters:
+    def _mark(self) -> None:
+        if not self._marked:
+            self._marked = True
+            asyncio.get_running_loop().call_soon(self._turn)  # runs in the next loop turn
+
+    def _turn(self) -> None:
+        self._marked = False
+        while self._waiters and self._holders < self._limit:
             turn = self._waiters.popleft()
             if not turn.done():
                 turn.set_result(None)
+                self._holders += 1
+                self._mark()
                 return
-        self._busy = False

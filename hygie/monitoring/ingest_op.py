@@ -140,12 +140,15 @@ def ingest_operation(touch: Touch | None = None) -> OperationHandler:
     """The ``$ingest`` handler; ``touch(patient)`` is told of every patient that got data (the
     monitoring checks them at once, :meth:`hygie.monitoring.service.Monitor.touch`)."""
 
-    # One upload converted and written per event-loop turn (hygie/api/turns.py): a write holds
-    # the loop (SQLite runs inline), and a stream of uploads would otherwise keep the alert check
-    # and the notification they trigger waiting (docs/monitoring.md, "Alert latency").
-    gate = Turns()
+    # Uploads are converted and written one admission per event-loop turn (hygie/api/turns.py):
+    # a stream of uploads would otherwise keep the alert check and the notification they trigger
+    # waiting (docs/monitoring.md, "Alert latency under load"). SQLite runs inline on the loop:
+    # one upload at a time; PostgreSQL work runs in threads: a few overlap.
+    gates: dict[str, Turns] = {}
 
     async def handler(call: OperationCall) -> Response:
+        dialect = call.api.db.dialect
+        gate = gates.get(dialect) or gates.setdefault(dialect, Turns(1 if dialect == "sqlite" else 4))
         response = await _ingest(call, gate)
         if touch is not None and response.status_code == 200:
             touch(call.req.id or "")

@@ -92,3 +92,32 @@ def test_an_error_inside_releases_the_section() -> None:
             return "again"
 
     assert asyncio.run(scenario()) == "again"
+
+
+def test_a_limit_above_one_admits_one_holder_per_turn() -> None:
+    """PostgreSQL work runs in threads: several uploads may hold the section, still admitted one
+    loop turn apart."""
+
+    async def scenario() -> tuple[int, list[str]]:
+        turns, inside, most, log = Turns(limit=3), 0, 0, []
+        loop = asyncio.get_running_loop()
+
+        async def worker(name: str) -> None:
+            nonlocal inside, most
+            async with turns:
+                inside += 1
+                most = max(most, inside)
+                log.append(name)
+                loop.call_soon(log.append, "other")
+                await asyncio.sleep(0.002)
+                inside -= 1
+
+        await asyncio.gather(*(worker(n) for n in "abcdef"))
+        return most, log
+
+    most, log = asyncio.run(scenario())
+    assert most == 3
+    sections = [i for i, entry in enumerate(log) if entry != "other"]
+    assert len(sections) == 6 and all(log[i + 1] == "other" for i in sections), log
+    with pytest.raises(ValueError, match="at least 1"):
+        Turns(limit=0)
