@@ -66,7 +66,12 @@ def patients_of(version: Version) -> set[str]:
         return {version.id}
     if version.body is None:
         return set()
-    return {m.decode() for m in _PATIENT_REF.findall(version.body)}
+    return patients_referenced(version.body)
+
+
+def patients_referenced(data: bytes) -> set[str]:
+    """The Patient ids that JSON ``data`` references (one body, or many joined by newlines)."""
+    return {m.decode() for m in _PATIENT_REF.findall(data)}
 
 
 def access_record(

@@ -29,13 +29,13 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from hygie.api.audit_trail import patients_of
+from hygie.api.audit_trail import patients_referenced
 from hygie.api.context import Env
 from hygie.api.search import compile_where
 from hygie.fhir.searchparams import compartment_params
 from hygie.search.catalog import visible
 from hygie.search.query import Sql, local_reference, one_of
-from hygie.storage.store import Version, unpack
+from hygie.storage.store import unpack
 from hygie.transfer.bulk_request import ExportRequest
 
 NDJSON = "application/fhir+ndjson"
@@ -204,9 +204,8 @@ class Chunk:
             p.total += len(rows)
             if rtype == "Patient":
                 p.patients.update(str(rid) for _, rid, _ in rows)
-            else:
-                for body in bodies:
-                    p.patients.update(patients_in(body))
+            else:  # one scan of the page, not one per resource
+                p.patients.update(patients_referenced(b"\n".join(bodies)))
         if len(rows) < self.size:
             p.index, p.after = p.index + 1, 0
         else:
@@ -220,11 +219,6 @@ class Chunk:
         output = Output(rtype, f"{rtype}.ndjson")
         p.outputs.append(output)
         return output
-
-
-def patients_in(body: bytes) -> set[str]:
-    """The patients a stored body references (as the audit trail reads them)."""
-    return patients_of(Version("Resource", "", 0, 0, False, "", body))
 
 
 def _write(fh: BinaryIO, bodies: list[bytes]) -> None:
