@@ -6,14 +6,9 @@ search are rebuilt from the new current version by shared code (:mod:`hygie.sear
 
 from __future__ import annotations
 
-import secrets
-import zlib
-from base64 import b32encode
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
-from functools import lru_cache
+from datetime import UTC, tzinfo
 from typing import Any, Literal
 
 import structlog
@@ -21,7 +16,6 @@ import structlog
 from hygie.fhir import jsonio
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.fhir.primitives import INSTANT_RE, is_valid_id
 from hygie.search import fulltext
 from hygie.search.catalog import (
     Catalog,
@@ -36,6 +30,8 @@ from hygie.search.composite import COLUMNS as COMPOSITE_COLUMNS
 from hygie.search.extract import IndexRows, extract
 from hygie.storage.database import COPY_THRESHOLD, Session
 from hygie.storage.migrations import INDEX_TABLES
+from hygie.storage.restore import restore
+from hygie.storage.versions import Version, instant, new_id, now_ms, pack, stamp, unpack
 
 _COLUMNS = {
     "token": ("rk", "pid", "system", "code"),
@@ -102,70 +98,6 @@ register(
 OnConflict = Literal["version", "error", "skip"]
 # Columns stored as '' when absent (primary-key members cannot be NULL).
 _NOT_NULL = {"token": (1, 2), "reference": (1, 2, 3), "quantity": (1, 2)}
-
-
-def new_id() -> str:
-    """A server-assigned logical id: 80 random bits, 16 lowercase base32 characters."""
-    return b32encode(secrets.token_bytes(10)).decode("ascii").lower()
-
-
-def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
-
-
-@lru_cache(maxsize=4096)
-def instant(ms: int) -> str:
-    """FHIR instant with millisecond precision in UTC."""
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def pack(body: bytes) -> bytes:
-    return zlib.compress(body, 1)
-
-
-def unpack(data: bytes | memoryview) -> bytes:
-    return zlib.decompress(data)
-
-
-@dataclass(frozen=True, slots=True)
-class Version:
-    """One stored version of a resource. ``body`` is its JSON (with id and meta), None if deleted."""
-
-    type: str
-    id: str
-    vid: int
-    last_updated: int
-    deleted: bool
-    method: str
-    body: bytes | None
-    rk: int = 0
-    seq: int = 0
-
-    @property
-    def etag(self) -> str:
-        return f'W/"{self.vid}"'
-
-    @property
-    def last_modified(self) -> datetime:
-        return datetime.fromtimestamp(self.last_updated / 1000, UTC)
-
-    def resource(self) -> dict[str, Any]:
-        if self.body is None:
-            raise ValueError("deleted version has no body")
-        data: dict[str, Any] = jsonio.loads(self.body)
-        return data
-
-
-def stamp(resource: dict[str, Any], rtype: str, rid: str, vid: int, ms: int) -> dict[str, Any]:
-    """Return the resource as stored: resourceType, id, meta first; server-owned meta set."""
-    meta = dict(resource.get("meta") or {})
-    meta["versionId"] = str(vid)
-    meta["lastUpdated"] = instant(ms)
-    out: dict[str, Any] = {"resourceType": rtype, "id": rid, "meta": meta}
-    for key, value in resource.items():
-        if key not in out:
-            out[key] = value
-    return out
 
 
 class Store:
@@ -339,62 +271,9 @@ class Store:
         return Version(current.type, current.id, vid, ms, True, "DELETE", None, current.rk)
 
     def restore(self, rtype: str, resource: dict[str, Any], *, on_conflict: OnConflict) -> Version | None:
-        """Store a resource exported elsewhere with its own ``id``, ``meta.versionId`` and
-        ``meta.lastUpdated`` (imports, portability: docs/import.md); validation is the caller's.
-
-        A new (type, id) gets exactly that version id (an integer ≥ 1, else 1) and lastUpdated
-        (a valid instant, else now): vread of that version works, history shows that one
-        version. An existing one with the same version id and the same content (meta's
-        versionId/lastUpdated aside) is left alone (None: re-running an import writes nothing);
-        any other existing one follows ``on_conflict``: ``version`` writes a new version over it
-        (as PUT does, https://hl7.org/fhir/R4/http.html#update), ``error`` raises 409, ``skip``
-        returns None. The access policy applies as for create and update; under a row-level
-        policy an id the caller cannot see (absent or hidden alike) is refused with 404, as a
-        PUT creating it would be.
-        """
-        rid = resource.get("id")
-        if not is_valid_id(rid):
-            raise FhirError.of(
-                400, "invalid", "restore_bad_id", (f"{rtype}.id",), type=rtype, id=str(rid)[:80]
-            )
-        assert isinstance(rid, str)
-        meta = resource.get("meta")
-        meta = meta if isinstance(meta, dict) else {}
-        vid = _restored_vid(meta.get("versionId"))
-        hidden = visible(self.params, "r") is not None or visible(self.params, "r", "c") is not None
-        if not hidden and self._allows(rtype, "c"):
-            # One round trip for a new resource, and no flush of the write buffer: a large
-            # import sends its version and index rows in bulk.
-            row = self.s.one(
-                "INSERT INTO resource (type, id, vid, deleted, last_updated) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (type, id) DO NOTHING RETURNING rk",
-                (rtype, rid, vid, self._false, ms := _restored_ms(meta.get("lastUpdated"))),
-            )
-            if row is not None:
-                return self._restore_new(row[0], rtype, rid, vid, ms, resource)
-        current = self.read(rtype, rid, for_update=True)
-        if current is None:
-            self._may(rtype, "c")
-            raise FhirError.of(404, "not-found", "restore_not_visible", type=rtype, id=rid)
-        if not current.deleted and current.vid == vid and _same_content(current, resource):
-            return None
-        if on_conflict == "skip":
-            return None
-        if on_conflict == "error":
-            shown = f"{current.vid} (deleted)" if current.deleted else current.vid
-            raise FhirError.of(
-                409, "conflict", "restore_conflict", type=rtype, id=rid, current=shown, vid=vid
-            )
-        return self.update(current, resource, "PUT")
-
-    def _restore_new(
-        self, rk: int, rtype: str, rid: str, vid: int, ms: int, resource: dict[str, Any]
-    ) -> Version:
-        stored = stamp(resource, rtype, rid, vid, ms)
-        version = self._write_version(rk, rtype, rid, vid, ms, "PUT", stored, reindex=False)
-        self._check_written(version.rk, rtype, "c")
-        self._check_search_param(rtype, resource)
-        return version
+        """Store a resource exported elsewhere with its own id, version and time
+        (:func:`hygie.storage.restore.restore`, docs/import.md)."""
+        return restore(self, rtype, resource, on_conflict=on_conflict)
 
     # -- access policy (hygie.auth.policy, carried by the catalog) -------------------------------
     def _policy(self, alias: str = "r", permission: str = "r") -> tuple[str, tuple[Any, ...]]:
@@ -592,38 +471,6 @@ class Store:
             before_seq = rows[-1][8]
 
 
-def _restored_vid(value: Any) -> int:
-    """``meta.versionId`` of a restored resource when it is an integer ≥ 1 (as Hygie writes
-    them), else 1."""
-    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
-    if text.isascii() and text.isdigit() and 0 < len(text) <= 9 and int(text) >= 1:
-        return int(text)
-    return 1
-
-
-def _restored_ms(value: Any) -> int:
-    """``meta.lastUpdated`` of a restored resource in epoch ms when it is a valid instant, else now."""
-    if isinstance(value, str) and INSTANT_RE.fullmatch(value):
-        try:
-            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
-        except ValueError:  # e.g. 2023-02-30 or a leap second, which the pattern lets through
-            pass
-    return now_ms()
-
-
-def _content(resource: dict[str, Any]) -> bytes:
-    """The resource without id and meta.versionId/lastUpdated, in a canonical form."""
-    body = {k: v for k, v in resource.items() if k not in ("id", "meta")}
-    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
-    if meta:
-        body["meta"] = meta
-    return jsonio.dumps(body, sort_keys=True)
-
-
-def _same_content(current: Version, resource: dict[str, Any]) -> bool:
-    return _content(current.resource()) == _content(resource)
-
-
 def load_params(session: Session, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Ensure every (type, code) has a ``pid``; return the full map."""
     known = {(t, c): pid for pid, t, c in session.all("SELECT pid, type, code FROM search_param")}
@@ -649,3 +496,19 @@ def load_catalog(session: Session) -> Catalog:
     for rid, reason in refused:
         _log.warning("search_parameter_refused", id=rid, reason=reason)
     return Catalog(registry, load_params(session, index_keys(registry)), dialect=session.dialect)
+
+
+# re-exported: the versions' helpers lived here first (hygie/storage/versions.py)
+__all__ = [
+    "OnConflict",
+    "Store",
+    "Version",
+    "instant",
+    "load_catalog",
+    "load_params",
+    "new_id",
+    "now_ms",
+    "pack",
+    "stamp",
+    "unpack",
+]
