@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
 from hygie.api.context import Env
@@ -71,10 +70,6 @@ class IngestReport:
         return issues
 
 
-def _ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
-
-
 def patient_access(env: Env, patient: str, needs: tuple[tuple[str, str], ...]) -> Version:
     """The patient as the caller sees it (404 when hidden or absent), once the caller's scopes
     allow each ``(type, permission)`` of ``needs`` (403 otherwise)."""
@@ -114,20 +109,22 @@ def _device_id(subject: str, info: Any) -> str:
     return hashlib.sha256(f"{subject}|{device_key(info)}".encode()).hexdigest()[:40]
 
 
-def _row(sample: Sample, patient: str, device_id: str, identity: str) -> SampleRow:
+def _row(sample: Sample, subject: str, patient: str, device_id: str, identity: str) -> SampleRow:
     value, value2 = sample.value, None
     if sample.components:
         parts = dict(sample.components)
         value, value2 = parts.get("systolic", value), parts.get("diastolic")
+    end = sample.end
+    # positional: this runs once per sample of every upload
     return SampleRow(
-        key=sample_key(sample, f"Patient/{patient}", identity),
-        patient=patient,
-        measure=sample.kind,
-        t=_ms(sample.start),
-        t_end=_ms(sample.end) if sample.end is not None else None,
-        value=value,
-        value2=value2,
-        device=device_id,
+        sample_key(sample, subject, identity),
+        patient,
+        sample.kind,
+        int(sample.start.timestamp() * 1000),
+        None if end is None else int(end.timestamp() * 1000),
+        value,
+        value2,
+        device_id,
     )
 
 
@@ -159,7 +156,7 @@ def store_conversion(env: Env, patient: str, conversion: Conversion, now_ms: int
             identity = identities.get(series) or identities.setdefault(
                 series, sample_identity(sample, subject)
             )
-        rows.append(_row(sample, patient, device_id, identity))
+        rows.append(_row(sample, subject, patient, device_id, identity))
     for device_id, info in devices.items():
         resource = {**device(info, subject), "id": device_id}
         report.devices += upsert(env, "Device", resource) is not None

@@ -165,9 +165,12 @@ class Conversion:
 
 def number(raw: Any) -> float | None:
     """A finite float from a JSON number or a numeric string (``,`` is not accepted here)."""
-    if isinstance(raw, bool):
+    kind = type(raw)
+    if kind is int or kind is float:  # the common case first (bool is not int here: type is exact)
+        value = float(raw)
+    elif isinstance(raw, bool):
         return None
-    if isinstance(raw, int | float):
+    elif isinstance(raw, int | float):
         value = float(raw)
     elif isinstance(raw, str):
         try:
