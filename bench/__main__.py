@@ -186,7 +186,8 @@ def bench_alerts(db: str, duration: float, connections: int, seed: int, keep: bo
     print(
         f"alerts/{db}: {latency.get('notified', 0)} of {latency['probes']} probes notified, latency p50 "
         f"{latency.get('p50_ms')} ms, p99 {latency.get('p99_ms')} ms, max {latency.get('max_ms')} ms "
-        f"(upload → alert {latency['upload_to_alert']}, alert → notification {latency['alert_to_notification']}), under "
+        f"(upload → alert {latency['upload_to_alert']}, "
+        f"alert → notification {latency['alert_to_notification']}), under "
         f"{samples_per_s:,.0f} samples/s of load; {_cpu_text(server_block, load)}"
     )
     params = {"duration_s": duration, "connections": connections, "seed": seed,
@@ -474,8 +475,13 @@ def main(argv: list[str] | None = None) -> int:
     p_all.add_argument("--connections", type=int, default=16)
 
     sub.add_parser("report", help="regenerate docs/benchmarks.md from bench/results/")
+    sub.add_parser("cds", help="medication-safety engine: check() on 10 drugs (bench/cds.py)")
 
     args = parser.parse_args(argv)
+    if args.command == "cds":
+        from bench import cds
+
+        return cds.main()
     if args.command == "report":
         print(f"updated {report.update_doc()}")
         return 0

@@ -8,6 +8,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from hygie import __version__
+from hygie.cds.commands import cds_cli
 from hygie.monitoring.commands import ingest_command
 from hygie.settings import Settings
 from hygie.transfer import commands_record  # noqa: F401  (registers export record/practice)
@@ -24,6 +25,7 @@ cli.add_typer(audit_cli, name="audit")
 cli.command("import")(import_command)  # hygie/transfer/commands_import.py (docs/import.md)
 cli.add_typer(export_cli, name="export")  # bulk (commands_export.py), record, practice (commands_record.py)
 cli.command("ingest")(ingest_command)  # device data from a file (hygie/monitoring/commands.py)
+cli.add_typer(cds_cli, name="cds")  # medication-safety knowledge (hygie/cds/commands.py)
 
 
 def _version(value: bool) -> None:

@@ -18,6 +18,8 @@ from typing import Literal
 
 from hygie.storage.migrations_auth import AUTH_MIGRATION
 from hygie.storage.migrations_bulk import BULK_MIGRATION
+from hygie.storage.migrations_cds import CDS_MIGRATION
+from hygie.storage.migrations_imports import IMPORTS_MIGRATION
 from hygie.storage.migrations_oauth import OAUTH_NONCE_MIGRATION
 from hygie.storage.migrations_samples import SAMPLES_MIGRATION
 from hygie.storage.migrations_subscriptions import SUBSCRIPTIONS_MIGRATION
@@ -244,6 +246,8 @@ MIGRATIONS: list[dict[Dialect, list[str]]] = [
     BULK_MIGRATION,  # 9: Bulk Data jobs (migrations_bulk.py)
     SUBSCRIPTIONS_MIGRATION,  # 10: Subscription delivery state (migrations_subscriptions.py)
     SAMPLES_MIGRATION,  # 11: device samples and hourly aggregates (migrations_samples.py)
+    CDS_MIGRATION,  # 12: CDS Hooks clients, JWT ids, cards and feedback (migrations_cds.py)
+    IMPORTS_MIGRATION,  # 13: files loaded by hygie import, in their own transaction (migrations_imports.py)
 ]
 
 INDEX_TABLES = (

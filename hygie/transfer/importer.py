@@ -137,7 +137,7 @@ class Importer:
             return FileReport(path, kind, "failed", error=describe(error, self.lang))
         except ValueError as error:
             return FileReport(path, kind, "failed", error=str(error))
-        if state is not None and state.done(file):
+        if state is not None and (state.done(file) or (not state.restart and self._loaded(file))):
             return FileReport(path, kind, "already")
         try:
             counts = self._load_file(path, kind, file, progress)
@@ -161,6 +161,7 @@ class Importer:
             counts = self._load(env, path, kind, progress)
             if counts is not None:
                 self._audit(session, path, kind, file, counts)
+                _remember(session, file, counts.total)
             changed = env.store.catalog_changed
             return counts
 
@@ -198,6 +199,18 @@ class Importer:
                 )
         return counts
 
+    def _loaded(self, file: FileId) -> bool:
+        """This content was committed by an earlier import (a crash may have kept the state file
+        from knowing it)."""
+
+        def work(session: Session) -> bool:
+            row = session.one(
+                "SELECT 1 FROM import_file WHERE sha256 = ? AND size = ?", (file.sha256, file.size)
+            )
+            return row is not None
+
+        return bool(self.db.run_sync(work, write=False))
+
     # -- audit ---------------------------------------------------------------------------------------
     def _record(
         self, path: Path, kind: Kind | None, file: FileId, counts: Counts | None, error: str | None
@@ -228,6 +241,16 @@ class Importer:
                 s, record, now=record.time_ms, key=self.audit_key, server=self.server
             )
         )
+
+
+def _remember(session: Session, file: FileId, resources: int) -> None:
+    """Record the file in the transaction that loads it (migration 13)."""
+    session.execute(
+        "INSERT INTO import_file (sha256, size, path, resources, imported) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (sha256, size) DO UPDATE SET path = excluded.path, resources = excluded.resources,"
+        " imported = excluded.imported",
+        (file.sha256, file.size, file.path[:4000], resources, int(time.time() * 1000)),
+    )
 
 
 def _user() -> str:

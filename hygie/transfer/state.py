@@ -53,6 +53,7 @@ class ImportState:
     def __init__(self, path: Path, *, restart: bool = False) -> None:
         """Read the state in ``path`` (none yet: empty); ``restart`` forgets it."""
         self.path = path
+        self.restart = restart  # also ignore the database's record of imported files
         self._files: dict[str, dict[str, Any]] = {}
         if restart:
             path.unlink(missing_ok=True)

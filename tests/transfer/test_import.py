@@ -118,9 +118,12 @@ def test_ndjson_keeps_ids_and_versions_and_is_idempotent(settings: Settings, her
         assert client.get("/fhir/Observation/o1").json()["valueQuantity"]["value"] == 72.50
         assert count(client, "Observation?subject=Patient/p2") == 1  # created with a server id
         assert count(client, "Patient?name=durand") == 1
-    # the same content under new names: nothing is written again (restore is a no-op)
+    # the same content under a new name: known to the database, skipped
     plain.rename(here / "Patient-again.ndjson")
-    again = run(settings, str(here / "Patient-again.ndjson"))
+    skipped = run(settings, str(here / "Patient-again.ndjson"))
+    assert skipped.exit_code == 0 and "already" in skipped.output, skipped.output
+    # read again on request: nothing is written again (restore is a no-op)
+    again = run(settings, "--restart", str(here / "Patient-again.ndjson"))
     assert again.exit_code == 0, again.output
     assert "0 resources" in again.output and "2 unchanged" in again.output
     with open_client(settings) as client:
@@ -173,9 +176,10 @@ def test_state_file_restart_and_option(settings: Settings, here: Path) -> None:
     assert again.exit_code == 0 and "imported  " in again.output
     with open_client(settings) as client:
         assert count(client, "Observation") == 2  # no id: created twice
-    # the default state file: the next run without --state imports it once more, then skips it
-    assert "imported  " in run(settings, str(file)).output
+    # another state file (the default one) knows nothing, but the database does: not again
     assert "already" in run(settings, str(file)).output
+    with open_client(settings) as client:
+        assert count(client, "Observation") == 2
     garbage = here / "garbage.json"
     garbage.write_text("[1, 2")
     refused = run(settings, "--state", str(garbage), str(file))
@@ -301,3 +305,24 @@ def test_the_same_id_twice_in_one_file(settings: Settings, here: Path) -> None:
         assert got["name"] == [{"family": "Après"}] and got["meta"]["versionId"] == "3"
         assert client.get("/fhir/Patient/t1/_history/2").json()["name"] == [{"family": "Avant"}]
         assert count(client, "Patient?name=avant") == 0 and count(client, "Patient?name=apres") == 1
+
+
+def test_a_crash_before_the_state_file_is_written_imports_nothing_twice(
+    settings: Settings, here: Path
+) -> None:
+    """The state file is written after the commit; the database records each file in the commit
+    itself (migration 13), so a file committed just before a crash is not loaded again — a
+    transaction Bundle of POST entries would otherwise create its resources twice."""
+    bundle = here / "bundle.json"
+    entries = [{"resource": observation(None, "p1"), "request": {"method": "POST", "url": "Observation"}}]
+    bundle.write_bytes(orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}))
+    state = here / "state.json"
+    assert run(settings, "--state", str(state), str(bundle)).exit_code == 0
+    state.unlink()  # as if the process died between the commit and the state file
+    again = run(settings, "--state", str(state), str(bundle))
+    assert again.exit_code == 0 and "already" in again.output, again.output
+    with open_client(settings) as client:
+        assert count(client, "Observation") == 1
+    assert "imported  " in run(settings, "--state", str(state), "--restart", str(bundle)).output
+    with open_client(settings) as client:
+        assert count(client, "Observation") == 2  # --restart: the operator asked for it again
