@@ -123,7 +123,7 @@ def low_spo2(now: datetime) -> bytes:
             "start": start.isoformat(),
             "period": 60,
             "values": [LOW_SPO2] * 12,
-        }  # fmt: skip
+        }
     )
 
 
