@@ -1,0 +1,1 @@
+"""Server-rendered web UI (docs/web.md)."""
