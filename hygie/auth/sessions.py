@@ -35,6 +35,7 @@ class WebSession:
     expires: int  # ms
     csrf: str
     created: int
+    profile: str | None = None  # the record the web UI shows (a proxy's choice; None: its own)
 
     def strong(self, now_ms: int, hours: float) -> bool:
         """True while the strong sign-in is younger than ``hours``."""
@@ -73,13 +74,20 @@ def find_session(session: Session, cookie: str | None, *, now_ms: int, hours: fl
     if not cookie or len(cookie) > 128:
         return None
     row = session.one(
-        "SELECT digest, account, auth_time, expires, csrf, created FROM web_session WHERE digest = ?",
+        "SELECT digest, account, auth_time, expires, csrf, created, profile FROM web_session"
+        " WHERE digest = ?",
         (digest(cookie),),
     )
     if row is None:
         return None
-    web = WebSession(str(row[0]), str(row[1]), int(row[2]), int(row[3]), str(row[4]), int(row[5]))
+    profile = None if row[6] is None else str(row[6])
+    web = WebSession(str(row[0]), str(row[1]), int(row[2]), int(row[3]), str(row[4]), int(row[5]), profile)
     return web if web.strong(now_ms, hours) else None
+
+
+def set_profile(session: Session, session_digest: str, patient: str | None) -> None:
+    """Keep the record the web UI shows with the session (migration 14)."""
+    session.execute("UPDATE web_session SET profile = ? WHERE digest = ?", (patient, session_digest))
 
 
 def close_session(session: Session, cookie: str | None) -> None:

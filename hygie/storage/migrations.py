@@ -21,6 +21,7 @@ from hygie.storage.migrations_bulk import BULK_MIGRATION
 from hygie.storage.migrations_cds import CDS_MIGRATION
 from hygie.storage.migrations_imports import IMPORTS_MIGRATION
 from hygie.storage.migrations_oauth import OAUTH_NONCE_MIGRATION
+from hygie.storage.migrations_profile import PROFILE_MIGRATION
 from hygie.storage.migrations_samples import SAMPLES_MIGRATION
 from hygie.storage.migrations_subscriptions import SUBSCRIPTIONS_MIGRATION
 
@@ -248,6 +249,7 @@ MIGRATIONS: list[dict[Dialect, list[str]]] = [
     SAMPLES_MIGRATION,  # 11: device samples and hourly aggregates (migrations_samples.py)
     CDS_MIGRATION,  # 12: CDS Hooks clients, JWT ids, cards and feedback (migrations_cds.py)
     IMPORTS_MIGRATION,  # 13: files loaded by hygie import, in their own transaction (migrations_imports.py)
+    PROFILE_MIGRATION,  # 14: the record a web session shows (migrations_profile.py)
 ]
 
 INDEX_TABLES = (
