@@ -24,6 +24,7 @@ from hygie.api.oauth import OAuthServer
 from hygie.api.openapi import openapi
 from hygie.api.subscriptions import service as subscriptions
 from hygie.auth import balp
+from hygie.cds import hooks as cds
 from hygie.errors import error_response, unexpected
 from hygie.fhir.outcome import FhirError
 from hygie.logging import configure, get_logger
@@ -56,6 +57,7 @@ def create_app(
         await auth["server"].start()  # revoked access-token ids → api.revoked
         api.operations.update(transfer.operations())  # Bulk Data, portability (hygie/transfer)
         api.operations["type:Observation:$news2"] = pure_operation(news2_operation)  # hygie/monitoring
+        api.operations.update(cds.operations())  # MedicationRequest/$check-interactions (hygie/cds)
         monitor = monitoring.start(api)  # alert rounds (HYGIE_MONITORING_INTERVAL_SECONDS)
         api.operations.update(monitoring.operations(monitor))  # $ingest, alert inbox, $samples…
         await transfer.start(api)
@@ -99,6 +101,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/openapi.json", openapi),  # the non-FHIR endpoints (hygie/api/openapi.json)
         Route("/readyz", readyz),
+        *cds.routes(lambda: state["api"]),  # /cds-services: CDS Hooks 2.0 (docs/cds-hooks.md)
     ]
 
     async def not_routed(request: Request, exc: Exception) -> Response:

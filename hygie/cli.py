@@ -9,6 +9,7 @@ import typer
 
 from hygie import __version__
 from hygie.cds.commands import cds_cli
+from hygie.cds.commands_clients import cds_client_cli
 from hygie.monitoring.commands import ingest_command
 from hygie.settings import Settings
 from hygie.transfer import commands_record  # noqa: F401  (registers export record/practice)
@@ -233,6 +234,7 @@ user_cli = typer.Typer(
 cli.add_typer(user_cli, name="user")
 client_cli = typer.Typer(help="OAuth clients: SMART apps and backend services.", no_args_is_help=True)
 cli.add_typer(client_cli, name="client")
+cli.add_typer(cds_client_cli, name="cds-client")  # hygie/cds/commands_clients.py (docs/cds-hooks.md)
 
 
 def _run_db(work: Any) -> Any:
