@@ -142,6 +142,8 @@ def test_break_glass_opens_audits_notifies_and_expires(settings: Settings, clien
         assert reads and all("BTG" in orjson.dumps(b).decode() for b in reads if b["outcome"] == "0")
         assert "BTG" in orjson.dumps(override[0]).decode()
         assert REASON in orjson.dumps(override[0]).decode()
+        # the opening itself names the patient: it is in their access history (AuditEvent?patient=)
+        assert "Patient/alice" in orjson.dumps(override[0]).decode()
         # the grant expires: move it into the past
         db.run_sync(lambda s: s.execute("UPDATE btg_grant SET until = ?", (int(time.time() * 1000) - 1000,)))
     finally:

@@ -118,6 +118,7 @@ def break_glass(env: Env, req: FhirRequest) -> Result:
     # Written by the server itself (the professional's scopes need not allow creating messages).
     server = Store(session, params.scoped(None) if isinstance(params, Catalog) else params, env.store.tz)
     server.create("Communication", communication)
+    env.audited_patients.add(req.id)  # the patient sees the opening itself in their access history
     env.audit = ("break-glass", "BTG", reason)
     out = {
         "resourceType": "Parameters",
