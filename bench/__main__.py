@@ -476,12 +476,18 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("report", help="regenerate docs/benchmarks.md from bench/results/")
     sub.add_parser("cds", help="medication-safety engine: check() on 10 drugs (bench/cds.py)")
+    web_help = "workspace pages' server time on the demo data (bench/web.py: --db, --rounds, --patients)"
+    sub.add_parser("web", prefix_chars="+", help=web_help).add_argument("rest", nargs="*")
 
     args = parser.parse_args(argv)
     if args.command == "cds":
         from bench import cds
 
         return cds.main()
+    if args.command == "web":
+        from bench import web
+
+        return web.main(args.rest)
     if args.command == "report":
         print(f"updated {report.update_doc()}")
         return 0

@@ -32,6 +32,8 @@ from hygie.monitoring import operations as monitoring
 from hygie.monitoring.news2_fhir import news2_operation
 from hygie.settings import Settings
 from hygie.transfer import operations as transfer
+from hygie.web.routes import web_routes
+from hygie.web.signin_pages import WebLoginPages
 
 FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -94,7 +96,7 @@ def create_app(
         return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
 
     routes = [
-        *auth_routes(lambda: auth["server"]),  # /fhir/.well-known/… before the FHIR catch-all
+        *auth_routes(lambda: auth["server"], WebLoginPages()),  # /fhir/.well-known/… before /fhir/…
         Route("/fhir", fhir, methods=FHIR_METHODS),
         Route("/fhir/{path:path}", fhir, methods=FHIR_METHODS),
         subscriptions.route(),  # /fhir-ws: the websocket channel of Subscriptions
@@ -102,6 +104,7 @@ def create_app(
         Route("/openapi.json", openapi),  # the non-FHIR endpoints (hygie/api/openapi.json)
         Route("/readyz", readyz),
         *cds.routes(lambda: state["api"]),  # /cds-services: CDS Hooks 2.0 (docs/cds-hooks.md)
+        *web_routes(lambda: state["api"], lambda: auth["server"]),  # /, /portal, /workspace… (docs/web.md)
     ]
 
     async def not_routed(request: Request, exc: Exception) -> Response:

@@ -4,8 +4,9 @@
 #   scripts/test.sh [pytest args...]        e.g. scripts/test.sh -k patient -x
 #
 # Works on a fresh Debian 12 machine with python3.11, pip and apt, as root: creates .venv, installs
-# the project with its [test] extra, installs PostgreSQL from Debian when missing, starts a
-# throwaway cluster (scripts/pg.sh) in a temporary directory and deletes it on exit. Without root, the apt steps are skipped
+# the project with its [test] extra, installs PostgreSQL and chromium (browser tests) from Debian
+# when missing, starts a throwaway cluster (scripts/pg.sh) in a temporary directory and deletes it
+# on exit. Without root, the apt steps are skipped
 # when what they would install is already there, and fail with a clear message otherwise.
 #
 # Environment:
@@ -13,6 +14,7 @@
 #   HYGIE_TEST_POSTGRES_URL=…       use this PostgreSQL server instead of starting a cluster
 #   HYGIE_TEST_WORKERS=N            pytest-xdist workers (default 2; 0 = no xdist)
 #   PYTHON=python3.11               interpreter used to create .venv
+#   HYGIE_CHROMIUM=/path/to/chromium  browser of the e2e tests (default /usr/bin/chromium, apt-installed)
 # Exit status: non-zero when any step fails (pytest's "no tests collected" included).
 set -euo pipefail
 
@@ -121,6 +123,19 @@ ensure_fonts() {
   apt_install fonts-dejavu-core || say "could not install fonts-dejavu-core: PDF summaries use a core font"
 }
 
+# The browser tier (tests/e2e: Playwright + axe-core) drives Debian's chromium, never a browser
+# build downloaded by Playwright (the machines reach package registries only).
+ensure_chromium() {
+  local path=${HYGIE_CHROMIUM:-/usr/bin/chromium}
+  if [[ ! -x "$path" ]]; then
+    say "installing chromium (apt) for the browser tests"
+    apt_install chromium
+    path=/usr/bin/chromium
+    [[ -x "$path" ]] || die "chromium still missing after apt-get"
+  fi
+  export HYGIE_CHROMIUM=$path
+}
+
 PG_DIR=""
 cleanup() {
   if [[ -n "$PG_DIR" ]]; then
@@ -134,6 +149,7 @@ trap 'exit 130' INT TERM
 ensure_venv
 install_project
 ensure_fonts
+ensure_chromium
 
 if wants_postgres && [[ -z "${HYGIE_TEST_POSTGRES_URL:-}" ]]; then
   ensure_postgres_installed

@@ -14,18 +14,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hygie.api.external_login import ExternalLogin
+from hygie.api.login_pages import PLAIN, LoginPages
 from hygie.api.oauth import OAuthServer
 from hygie.api.signin import SignIn
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def auth_routes(server: Callable[[], OAuthServer]) -> list[Route]:
-    """The routes, resolving the server (created at start-up) on each request."""
+def auth_routes(server: Callable[[], OAuthServer], login_pages: LoginPages = PLAIN) -> list[Route]:
+    """The routes, resolving the server (created at start-up) on each request; the sign-in flow
+    renders ``login_pages`` (the web UI's, when the app mounts it)."""
 
     def bind(name: str, *, pages: type[SignIn] | None = None) -> Endpoint:
         async def endpoint(request: Request) -> Response:
-            target: object = pages(server()) if pages is not None else server()
+            target: object = pages(server(), login_pages) if pages is not None else server()
             method: Endpoint = getattr(target, name)
             return await method(request)
 

@@ -26,7 +26,6 @@ from joserfc import jwt
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from hygie.api import login_pages as pages
 from hygie.api.signin import SignIn
 from hygie.auth.external_idp import IdpError, signed_in_externally
 from hygie.auth.keys import read_signed
@@ -64,7 +63,7 @@ class ExternalLogin(SignIn):
         ctx = await self._context(request, {})
         idp = self.server.idp
         if idp is None:
-            return pages.error_page("external_unavailable", ctx.lang, 404)
+            return self.pages.error_page("external_unavailable", ctx.lang, 404)
         params = {k: request.query_params[k] for k in AUTHORIZE_PARAMS if k in request.query_params}
         state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
         redirect_uri = f"{self.server.root(request)}/login/external/callback"
@@ -76,7 +75,7 @@ class ExternalLogin(SignIn):
             )
         except IdpError as error:
             log.warning("external identity provider unavailable", reason=str(error))
-            return pages.error_page("external_unavailable", ctx.lang, 502)
+            return self.pages.error_page("external_unavailable", ctx.lang, 502)
         now = ctx.now_ms // 1000
         claims = {
             "aud": "hygie-external",
@@ -96,14 +95,14 @@ class ExternalLogin(SignIn):
         ctx = await self._context(request, {})
         idp = self.server.idp
         if idp is None:
-            return pages.error_page("external_unavailable", ctx.lang, 404)
+            return self.pages.error_page("external_unavailable", ctx.lang, 404)
         pending = self._started(request, ctx.now_ms // 1000)
         ctx.cookies.append((COOKIE, "", 0))
         code, state = request.query_params.get("code", ""), request.query_params.get("state", "")
         expected = str(pending["state"]).encode() if pending is not None else b""
         # bytes: compare_digest refuses str with non-ASCII characters (a 500 for a forged state)
         if pending is None or not state or not hmac.compare_digest(state.encode(), expected) or not code:
-            return self._finish(request, ctx, pages.error_page("external_failed", ctx.lang, 400))
+            return self._finish(request, ctx, self.pages.error_page("external_failed", ctx.lang, 400))
         ctx.lang = str(pending.get("lang") or ctx.lang)
         redirect_uri = f"{self.server.root(request)}/login/external/callback"
         try:
@@ -118,10 +117,10 @@ class ExternalLogin(SignIn):
             )
         except IdpError as error:
             log.warning("external sign-in refused", reason=str(error))
-            return self._finish(request, ctx, pages.error_page("external_failed", ctx.lang, 400))
+            return self._finish(request, ctx, self.pages.error_page("external_failed", ctx.lang, 400))
         account = await self.api.db.run(lambda s: signed_in_externally(s, identity, ctx.now_ms))
         if account is None:
-            return self._finish(request, ctx, pages.error_page("external_no_account", ctx.lang, 403))
+            return self._finish(request, ctx, self.pages.error_page("external_no_account", ctx.lang, 403))
         await self._open(request, ctx, account)
         params: dict[str, Any] = pending.get("params") or {}
         if params.get("client_id"):

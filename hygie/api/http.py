@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
@@ -43,6 +43,9 @@ from hygie.storage.store import Store, load_catalog
 JSON_TYPES = frozenset({"application/fhir+json", "application/json", "json", "application/json+fhir"})
 FORM = "application/x-www-form-urlencoded"
 READ_ONLY_OPERATIONS = frozenset({"$validate", "$everything", "_search"})
+# ASGI scope key carrying the principal of an in-process call (:meth:`FhirApi.call`): only code
+# of this process can put it there (a server builds the scope of a network request itself).
+IN_PROCESS_PRINCIPAL = "hygie.principal"
 _XML = ("xml", "application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir")
 
 
@@ -155,6 +158,48 @@ class FhirApi:
             self._audit(self.trail, visit.req, request, visit, response.status_code, rid)
         return response
 
+    async def call(
+        self,
+        principal: Principal,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]] = (),
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        client_ip: str | None = None,
+        scheme: str = "http",
+    ) -> Response:
+        """One FHIR interaction made in process as ``principal`` — the web UI acting for the
+        signed-in person (hygie.web.fhir): the same routing, access policy and audit trail as an
+        HTTP call to ``/fhir/{path}``, without minting a token. ``headers`` (e.g. ``host``,
+        ``accept-language``, ``content-type``) are those the call would carry."""
+        sent = {k.lower(): v for k, v in (headers or {}).items()}
+        sent.setdefault("host", "localhost")
+        if body:
+            sent["content-length"] = str(len(body))
+        scope: dict[str, Any] = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": method.upper(),
+            "scheme": scheme,
+            "path": f"/fhir/{path}",
+            "raw_path": f"/fhir/{path}".encode(),
+            "root_path": "",
+            "query_string": urlencode(list(query)).encode(),
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in sent.items()],
+            "client": (client_ip or "-", 0),
+            "server": None,
+            "path_params": {"path": path},
+            IN_PROCESS_PRINCIPAL: principal,
+        }
+        chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return chunks.pop() if chunks else {"type": "http.disconnect"}
+
+        return await self(Request(scope, receive))
+
     @staticmethod
     def _emergency(session: Any, policy: Policy | None, visit: _Visit) -> None:
         """The patients a professional currently sees by break-the-glass: their accesses are
@@ -251,18 +296,20 @@ class FhirApi:
         return self._render(result, req, base, lang, pretty, summary, elements)
 
     def _policy(self, request: Request, base: str) -> Policy | None:
-        """The caller's access policy (None: unrestricted — auth switched off)."""
-        if not self.settings.auth_required:
-            return None
-        now = int(time.time())
-        principal = authenticate(
-            request.headers.get("authorization"),
-            self.keys,
-            audiences=(self.keys.instance, base),
-            now=now,
-            revoked=self.revoked,
-            cache=self.verified,
-        )
+        """The caller's access policy (None: unrestricted — auth switched off). An in-process
+        call (:meth:`call`) always runs under its principal's policy."""
+        principal = request.scope.get(IN_PROCESS_PRINCIPAL)
+        if not isinstance(principal, Principal):
+            if not self.settings.auth_required:
+                return None
+            principal = authenticate(
+                request.headers.get("authorization"),
+                self.keys,
+                audiences=(self.keys.instance, base),
+                now=int(time.time()),
+                revoked=self.revoked,
+                cache=self.verified,
+            )
         account = principal.subject if principal.kind in ("professional", "patient") else None
         return Policy(principal, self.params, base, int(time.time() * 1000), account, self.settings.timezone)
 

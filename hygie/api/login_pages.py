@@ -1,5 +1,9 @@
 """The server-rendered sign-in and consent pages (no JavaScript), in French or English.
 
+:class:`LoginPages` is what the sign-in flow (:mod:`hygie.api.signin`) needs from its pages; the
+composition root plugs in the web UI's design-system pages (``hygie.web.signin_pages``: French,
+English, Arabic). The plain pages of this module (:data:`PLAIN`) serve when no web UI is mounted.
+
 Every value is HTML-escaped; every form carries a CSRF token; pages are sent with
 ``Cache-Control: no-store`` and a Content-Security-Policy that allows nothing but their own
 inline style (by hash) and posting forms to this server (plus, on the consent page, the app's
@@ -13,9 +17,11 @@ import base64
 import hashlib
 from collections.abc import Iterable, Mapping
 from html import escape
+from typing import Protocol
 
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
+from hygie.api.http import language
 from hygie.fhir.messages import register, render
 
 STYLE = (
@@ -266,3 +272,102 @@ def signed_out_page(lang: str) -> HTMLResponse:
 
 def error_page(key: str, lang: str, status: int = 400) -> HTMLResponse:
     return page(t("page_error_title", lang), _error(key, lang), lang, status=status)
+
+
+class LoginPages(Protocol):
+    """The pages of the sign-in flow. ``home``: where a signed-in person goes after signing in
+    (``/login`` itself when there is no web UI); ``languages``: the page languages, the first
+    the default."""
+
+    home: str
+    languages: tuple[str, ...]
+
+    def choose_language(
+        self, chosen: str | None, remembered: str | None, accept: str | None, default: str
+    ) -> str: ...
+
+    def signin_form(
+        self,
+        action: str,
+        hidden: Mapping[str, str],
+        lang: str,
+        *,
+        app: str | None = None,
+        error: str | None = None,
+        username: str = "",
+        status: int = 200,
+        external: tuple[str, str] | None = None,
+    ) -> Response: ...
+
+    def totp_form(
+        self,
+        action: str,
+        hidden: Mapping[str, str],
+        lang: str,
+        *,
+        error: str | None = None,
+        status: int = 200,
+    ) -> Response: ...
+
+    def enroll_form(
+        self,
+        action: str,
+        hidden: Mapping[str, str],
+        lang: str,
+        *,
+        uri: str,
+        secret: str,
+        error: str | None = None,
+        status: int = 200,
+    ) -> Response: ...
+
+    def recovery_page(self, codes: list[str], next_url: str, lang: str) -> Response: ...
+
+    def consent_page(
+        self,
+        action: str,
+        hidden: Mapping[str, str],
+        lang: str,
+        *,
+        app: str,
+        who: str,
+        scopes: list[str],
+        patient_field: str | None,
+        choices: tuple[str, ...] = (),
+        redirect_origin: str,
+        error: str | None = None,
+        status: int = 200,
+    ) -> Response: ...
+
+    def signed_in_page(self, who: str, csrf: str, lang: str) -> Response: ...
+
+    def signed_out_page(self, lang: str) -> Response: ...
+
+    def error_page(self, key: str, lang: str, status: int = 400) -> Response: ...
+
+
+class _Plain:
+    """The plain pages of this module as a :class:`LoginPages`."""
+
+    home: str = "/login"
+    languages: tuple[str, ...] = ("fr", "en")
+
+    def choose_language(
+        self, chosen: str | None, remembered: str | None, accept: str | None, default: str
+    ) -> str:
+        for lang in (chosen, remembered):
+            if lang in self.languages:
+                return lang
+        return language(accept, default)
+
+    signin_form = staticmethod(signin_form)
+    totp_form = staticmethod(totp_form)
+    enroll_form = staticmethod(enroll_form)
+    recovery_page = staticmethod(recovery_page)
+    consent_page = staticmethod(consent_page)
+    signed_in_page = staticmethod(signed_in_page)
+    signed_out_page = staticmethod(signed_out_page)
+    error_page = staticmethod(error_page)
+
+
+PLAIN: LoginPages = _Plain()

@@ -33,8 +33,7 @@ from joserfc import jwt
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from hygie.api import login_pages as pages
-from hygie.api.http import language
+from hygie.api.login_pages import PLAIN, LoginPages
 from hygie.api.oauth import FormError, OAuthServer, read_form, retry_after
 from hygie.auth import accounts, balp, totp
 from hygie.auth.accounts import Account, LoginResult
@@ -56,6 +55,8 @@ from hygie.auth.sessions import WebSession, close_session, find_session, open_se
 SESSION_COOKIE = "hygie_session"
 CSRF_COOKIE = "hygie_csrf"
 PENDING_COOKIE = "hygie_pending"
+LANG_COOKIE = "hygie_lang"  # the language a person chose with ?lang=…, remembered for a year
+LANG_MAX_AGE = 365 * 24 * 3600
 PENDING_TTL_S = 600
 PENDING_TYP = "hygie-signin+jwt"
 STATUS = {"rate_limited": 429, "account_locked": 403, "account_disabled": 403}
@@ -90,27 +91,28 @@ class Flow:
 
 
 class SignIn:
-    def __init__(self, server: OAuthServer) -> None:
+    def __init__(self, server: OAuthServer, pages: LoginPages = PLAIN) -> None:
         self.server = server
         self.api = server.api
         self.settings = server.settings
+        self.pages = pages
 
     # -- endpoints ----------------------------------------------------------------------------
     async def login(self, request: Request) -> Response:
         """``GET /login``: the sign-in page (or who is signed in); ``POST``: its forms."""
         form = await self._form(request)
         if form is None:
-            return pages.error_page("bad_form", self._lang(request, {}))
+            return self.pages.error_page("bad_form", self._lang(request, {}))
         ctx = await self._context(request, form)
         flow = Flow("/login", {})
         if request.method == "GET":
             if ctx.web is not None and ctx.account is not None:
                 return self._finish(
-                    request, ctx, pages.signed_in_page(ctx.account.display, ctx.csrf, ctx.lang)
+                    request, ctx, self.pages.signed_in_page(ctx.account.display, ctx.csrf, ctx.lang)
                 )
             return self._finish(request, ctx, self._signin(ctx, flow))
         if not self._csrf_ok(ctx, form):
-            return self._finish(request, ctx, pages.error_page("csrf_failed", ctx.lang, 403))
+            return self._finish(request, ctx, self.pages.error_page("csrf_failed", ctx.lang, 403))
         return self._finish(request, ctx, await self._step(request, ctx, form, flow))
 
     async def logout(self, request: Request) -> Response:
@@ -120,34 +122,34 @@ class SignIn:
         if request.method == "GET" or form is None:
             if ctx.web is not None and ctx.account is not None:
                 return self._finish(
-                    request, ctx, pages.signed_in_page(ctx.account.display, ctx.csrf, ctx.lang)
+                    request, ctx, self.pages.signed_in_page(ctx.account.display, ctx.csrf, ctx.lang)
                 )
-            return self._finish(request, ctx, pages.signed_out_page(ctx.lang))
+            return self._finish(request, ctx, self.pages.signed_out_page(ctx.lang))
         if not self._csrf_ok(ctx, form):
-            return self._finish(request, ctx, pages.error_page("csrf_failed", ctx.lang, 403))
+            return self._finish(request, ctx, self.pages.error_page("csrf_failed", ctx.lang, 403))
         cookie = request.cookies.get(SESSION_COOKIE)
         await self.api.db.run(lambda s: close_session(s, cookie))
         if ctx.account is not None and self.api.trail is not None:
             self.api.trail.record(_login_record("logout", ctx, ctx.account, ctx.account.id, 0, None))
         ctx.cookies.append((SESSION_COOKIE, "", 0))
-        return self._finish(request, ctx, pages.signed_out_page(ctx.lang))
+        return self._finish(request, ctx, self.pages.signed_out_page(ctx.lang))
 
     async def authorize(self, request: Request) -> Response:
         """``/oauth/authorize``: validate, then sign in (or reuse the session), then consent."""
         form = await self._form(request)
         if form is None:
-            return pages.error_page("bad_form", self._lang(request, {}))
+            return self.pages.error_page("bad_form", self._lang(request, {}))
         source: dict[str, str] = form if request.method == "POST" else dict(request.query_params)
         lang = self._lang(request, form)
         repeated = [k for k in AUTHORIZE_PARAMS if len(request.query_params.getlist(k)) > 1]
         if repeated or any("\x00" in value for value in source.values()):  # RFC 6749 App. A: no NUL
-            return pages.error_page("bad_form", lang)
+            return self.pages.error_page("bad_form", lang)
         params = {k: source[k] for k in AUTHORIZE_PARAMS if k in source}
         base = self.server.fhir_base(request)
         try:
             req = await self.api.db.run(lambda s: parse_authorize(s, params, base), write=False)
         except UnsafeRequestError as unsafe:
-            return pages.error_page(unsafe.key, lang)
+            return self.pages.error_page(unsafe.key, lang)
         except RedirectError as refusal:
             return RedirectResponse(refusal.location(), status_code=303)
         ctx = await self._context(request, form)
@@ -157,7 +159,7 @@ class SignIn:
                 return self._finish(request, ctx, await self._consent(ctx, flow))
             return self._finish(request, ctx, self._signin(ctx, flow))
         if not self._csrf_ok(ctx, form, session_only=form.get("step") == "consent"):
-            return self._finish(request, ctx, pages.error_page("csrf_failed", ctx.lang, 403))
+            return self._finish(request, ctx, self.pages.error_page("csrf_failed", ctx.lang, 403))
         if form.get("step") == "consent":
             if ctx.web is None or ctx.account is None:
                 return self._finish(request, ctx, self._signin(ctx, flow))
@@ -186,7 +188,7 @@ class SignIn:
                 return await self._signed_in(request, ctx, flow, result.account)
             if result.error == "second_factor_required" and result.account is not None:
                 self._set_pending(ctx, result.account.id, "totp")
-                return pages.totp_form(flow.action, self._hidden(ctx, flow), ctx.lang)
+                return self.pages.totp_form(flow.action, self._hidden(ctx, flow), ctx.lang)
             if result.error == "totp_enrollment_required" and result.account is not None:
                 return self._enroll(ctx, flow, result.account, totp.new_secret())
             return self._refused(result, ctx, flow, username)
@@ -206,14 +208,14 @@ class SignIn:
                     ctx.cookies.append((PENDING_COOKIE, "", 0))
                     return await self._signed_in(request, ctx, flow, result.account)
                 status = STATUS.get(result.error or "", 400)
-                response = pages.totp_form(
+                response = self.pages.totp_form(
                     flow.action, self._hidden(ctx, flow), ctx.lang, error=result.error, status=status
                 )
                 if result.error == "rate_limited":
                     response.headers["Retry-After"] = retry_after(result.retry_after)
                 return response
             return await self._confirm_enrolment(request, ctx, flow, pending, form.get("code", "")[:64])
-        return pages.error_page("bad_form", ctx.lang)
+        return self.pages.error_page("bad_form", ctx.lang)
 
     def _audit_login(self, ctx: Ctx, result: LoginResult, login: str) -> None:
         """Successful and failed sign-ins go to the audit trail (BALP login events); the steps in
@@ -236,7 +238,7 @@ class SignIn:
     ) -> Response:
         self._set_pending(ctx, account.id, "enroll", secret)
         uri = totp.provisioning_uri(secret, account.username)
-        return pages.enroll_form(
+        return self.pages.enroll_form(
             flow.action,
             self._hidden(ctx, flow),
             ctx.lang,
@@ -270,14 +272,18 @@ class SignIn:
         if flow.req is not None:
             next_url = "/oauth/authorize?" + urlencode({**flow.params, "lang": ctx.lang})
         else:
-            next_url = f"/login?lang={ctx.lang}"
-        return pages.recovery_page(codes, next_url, ctx.lang)
+            next_url = self._home(ctx)
+        return self.pages.recovery_page(codes, next_url, ctx.lang)
 
     async def _signed_in(self, request: Request, ctx: Ctx, flow: Flow, account: Account) -> Response:
         await self._open(request, ctx, account)
         if flow.req is not None:
             return await self._consent(ctx, flow)
-        return RedirectResponse(f"/login?lang={ctx.lang}", status_code=303)
+        return RedirectResponse(self._home(ctx), status_code=303)
+
+    def _home(self, ctx: Ctx) -> str:
+        """Where a signed-in person goes when no app is waiting: the web UI's home."""
+        return f"{self.pages.home}?lang={ctx.lang}"
 
     async def _open(self, request: Request, ctx: Ctx, account: Account) -> None:
         old = request.cookies.get(SESSION_COOKIE)
@@ -303,7 +309,7 @@ class SignIn:
             kind = "text"
         elif choices is not None and len(choices) > 1:
             kind = "choice"
-        return pages.consent_page(
+        return self.pages.consent_page(
             flow.action,
             self._hidden(ctx, flow),
             ctx.lang,
@@ -365,7 +371,7 @@ class SignIn:
         if self.server.idp is not None:
             href = "/login/external?" + urlencode({**flow.params, "lang": ctx.lang})
             external = (self.server.idp.config.name, href)
-        return pages.signin_form(
+        return self.pages.signin_form(
             flow.action,
             hidden,
             ctx.lang,
@@ -380,10 +386,14 @@ class SignIn:
         return {**flow.params, "lang": ctx.lang, "csrf": ctx.csrf}
 
     def _lang(self, request: Request, form: dict[str, str]) -> str:
+        """The form's or URL's ``lang``, else the remembered choice, else Accept-Language."""
         chosen = form.get("lang") or request.query_params.get("lang")
-        if chosen in ("fr", "en"):
-            return chosen
-        return language(request.headers.get("accept-language"), self.settings.default_language)
+        return self.pages.choose_language(
+            chosen,
+            request.cookies.get(LANG_COOKIE),
+            request.headers.get("accept-language"),
+            self.settings.default_language,
+        )
 
     async def _form(self, request: Request) -> dict[str, str] | None:
         if request.method != "POST":
@@ -457,6 +467,17 @@ class SignIn:
                 response.set_cookie(
                     name, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax"
                 )
+        asked = request.query_params.get("lang")
+        if asked == ctx.lang and request.cookies.get(LANG_COOKIE) != asked:  # remember ?lang=
+            response.set_cookie(
+                LANG_COOKIE,
+                asked,
+                max_age=LANG_MAX_AGE,
+                path="/",
+                secure=secure,
+                httponly=True,
+                samesite="lax",
+            )
         response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -1,0 +1,44 @@
+"""Screenshots of the clinician workspace (see tests/e2e/screenshots.py), signed in as a
+professional of the demo GP's practice: the worklist with the alert of demo-p00007, the search,
+the chart's tabs, the break-the-glass page and a chart opened by it (the NEWS2 of demo-p00003)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page
+
+from tests.e2e.screenshots import Shot
+
+REASON = "Patient transféré aux urgences, inconscient, médecin traitant injoignable"
+
+
+def _search(page: Page) -> None:
+    page.fill("#name", "guerin")
+    with page.expect_navigation():
+        page.click("#search-form button[type=submit]")
+
+
+def _break_glass_then_vitals(page: Page) -> None:
+    page.fill("#reason", REASON)
+    with page.expect_navigation():
+        page.click("#btg-form button[type=submit]")
+    page.goto(page.url.split("?")[0] + "/vitals?lang=fr")
+
+
+SHOTS = [
+    Shot("workspace-worklist-fr", "/workspace", who="professional", lang="fr"),
+    Shot("workspace-search-fr", "/workspace/search", who="professional", lang="fr", prepare=_search),
+    Shot("workspace-chart-fr", "/workspace/patient/demo-p00007", who="professional", lang="fr"),
+    Shot("workspace-chart-ar", "/workspace/patient/demo-p00007", who="professional", lang="ar"),
+    Shot("workspace-glucose-fr", "/workspace/patient/demo-p00007/glucose", who="professional", lang="fr"),
+    Shot("workspace-vitals-fr", "/workspace/patient/demo-p00007/vitals", who="professional", lang="fr"),
+    Shot("workspace-results-fr", "/workspace/patient/demo-p00007/results", who="professional", lang="fr"),
+    Shot("workspace-timeline-fr", "/workspace/patient/demo-p00007/timeline", who="professional", lang="fr"),
+    Shot("workspace-break-glass-fr", "/workspace/patient/demo-p00005", who="professional", lang="fr"),
+    Shot(
+        "workspace-emergency-news2-fr",
+        "/workspace/patient/demo-p00003",
+        who="professional",
+        lang="fr",
+        prepare=_break_glass_then_vitals,
+    ),
+]
