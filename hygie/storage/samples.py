@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from hygie.storage.database import Session
 
@@ -169,13 +169,18 @@ def series(
     ]
 
 
-def hours(session: Session, patient: str, measure: str, start_ms: int, end_ms: int) -> list[Bucket]:
-    """Hourly aggregates whose hour starts in ``[start, end)``."""
-    rows = session.all(
+def _hour_rows(session: Session, patient: str, measure: str, start_ms: int, end_ms: int) -> list[Any]:
+    """(hour, n, total, low, high) of the hours starting in ``[start, end)``, in time order."""
+    return session.all(
         "SELECT hour, n, total, low, high FROM sample_hour WHERE patient = ? AND measure = ?"
         " AND hour >= ? AND hour < ? ORDER BY hour",
         (patient, measure, start_ms, end_ms),
     )
+
+
+def hours(session: Session, patient: str, measure: str, start_ms: int, end_ms: int) -> list[Bucket]:
+    """Hourly aggregates whose hour starts in ``[start, end)``."""
+    rows = _hour_rows(session, patient, measure, start_ms, end_ms)
     return [Bucket(int(r[0]), int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows]
 
 
@@ -192,11 +197,7 @@ def days(
     """Per-day aggregates (days of ``tz``, the server's time zone), from the hourly ones; a day
     starts at the epoch ms of its local midnight. Local midnights are computed once per day of
     the period, then the hours (raw rows: no object per hour) fall into them in one pass."""
-    found = session.all(
-        "SELECT hour, n, total, low, high FROM sample_hour WHERE patient = ? AND measure = ?"
-        " AND hour >= ? AND hour < ? ORDER BY hour",
-        (patient, measure, start_ms, end_ms),
-    )
+    found = _hour_rows(session, patient, measure, start_ms, end_ms)
     if not found:
         return []
     first = datetime.fromtimestamp(int(found[0][0]) / 1000, UTC).astimezone(tz)
