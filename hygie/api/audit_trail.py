@@ -173,6 +173,7 @@ class AuditTrail:
         self.pending: list[balp.AccessRecord] = []
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()  # one flush at a time: a flush returns once earlier ones did
         self._closing = False
 
     def record(self, record: balp.AccessRecord) -> None:
@@ -191,7 +192,15 @@ class AuditTrail:
             await self.flush()
 
     async def flush(self) -> None:
-        """Append everything queued so far (one transaction)."""
+        """Append everything queued so far (one transaction).
+
+        When it returns, every record made before the call is in the ledger (or kept for the next
+        round after a failure) — including records the background task took an instant earlier
+        and was still writing: a page reading the trail right after flushing sees them."""
+        async with self._writing:
+            await self._append()
+
+    async def _append(self) -> None:
         records, self.pending = self.pending, []
         if not records:
             return

@@ -7,6 +7,7 @@ End to end through the API: accesses → AuditEvents (one per patient per access
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -14,7 +15,9 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from hygie.api.audit_trail import AuditTrail
 from hygie.app import create_app
+from hygie.auth import balp
 from hygie.auth.keys import load_keys
 from hygie.auth.scopes import parse_scopes
 from hygie.auth.tokens import Principal, issue
@@ -194,3 +197,32 @@ def test_a_patient_blocking_a_professional_is_a_policy_change(settings: Settings
     changes = [(orjson.loads(bytes(b)), p) for b, p in rows if b'"110135"' in bytes(b)]
     assert len(changes) == 1
     assert changes[0][1] == "alice"
+
+
+def test_flush_waits_for_a_write_already_under_way(settings: Settings) -> None:
+    """A page flushing the trail before reading it must see what was recorded before, even when
+    the background task took those records an instant earlier and is still writing them (the
+    portal's "who accessed my record" after a download lost that race on PostgreSQL)."""
+    with TestClient(create_app(settings)):
+        pass  # migrated
+    db = open_database(settings.database_url)
+    trail = AuditTrail(db, load_keys(settings.keys_dir).audit, balp.Server(base_url=settings.base_url))
+
+    def count(session: Any) -> int:
+        return int(session.execute("SELECT count(*) FROM audit_log").fetchone()[0])
+
+    async def scenario() -> tuple[int, int]:
+        before = await db.run(count, write=False)
+        trail.record(balp.AccessRecord(action="export", time_ms=int(time.time() * 1000), patients=("alice",)))
+        under_way = asyncio.get_running_loop().create_task(trail.flush())  # the background round
+        await asyncio.sleep(0)  # it has taken the records and is writing them
+        await trail.flush()  # the page's flush
+        after = await db.run(count, write=False)
+        await under_way
+        return before, after
+
+    try:
+        before, after = asyncio.run(scenario())
+    finally:
+        db.close()
+    assert after == before + 1
