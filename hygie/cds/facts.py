@@ -205,9 +205,21 @@ def is_current(resource: Resource) -> bool:
 
 
 def current_items(resources: Iterable[Resource], medications: Mapping[str, Resource]) -> list[DrugItem]:
-    """The patient's current drugs among ``resources`` (each once, by reference)."""
+    """The patient's current drugs among ``resources`` (each once, by reference). A
+    MedicationStatement ``basedOn`` a current MedicationRequest among them records the taking of
+    that order: the same treatment, counted once (as the order)."""
+    resources = list(resources)
+    orders = {
+        reference_of(r)
+        for r in resources
+        if r.get("resourceType") == "MedicationRequest" and is_current(r) and isinstance(r.get("id"), str)
+    }
     items: dict[str, DrugItem] = {}
     for resource in resources:
+        if resource.get("resourceType") == "MedicationStatement" and any(
+            isinstance(b, dict) and b.get("reference") in orders for b in resource.get("basedOn") or []
+        ):
+            continue
         if is_current(resource):
             item = drug_item(resource, medications, draft=False)
             items.setdefault(item.ref, item)

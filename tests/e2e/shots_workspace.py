@@ -1,6 +1,7 @@
 """Screenshots of the clinician workspace (see tests/e2e/screenshots.py), signed in as a
 professional of the demo GP's practice: the worklist with the alert of demo-p00007, the search,
-the chart's tabs, the break-the-glass page and a chart opened by it (the NEWS2 of demo-p00003)."""
+the chart's tabs (prescribing with its safety cards included), the break-the-glass page and a
+chart opened by it (the NEWS2 of demo-p00003)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,20 @@ def _break_glass_then_vitals(page: Page) -> None:
     page.goto(page.url.split("?")[0] + "/vitals?lang=fr")
 
 
+def _prescribe(page: Page) -> None:
+    """Two drafts that should not be combined (warfarin + aspirin), then the screen at its cards."""
+    for search, amount in (("coumadine 5", "5"), ("kardegic 75", "75")):
+        page.fill("#q", search)
+        with page.expect_navigation():
+            page.click("#drug-search button[type=submit]")
+        with page.expect_navigation():
+            page.click("#drug-results a >> nth=0")
+        page.fill("#add-amount", amount)
+        with page.expect_navigation():
+            page.click("#add-button")
+    page.goto(page.url.split("?")[0] + "?lang=fr#checks")
+
+
 SHOTS = [
     Shot("workspace-worklist-fr", "/workspace", who="professional", lang="fr"),
     Shot("workspace-search-fr", "/workspace/search", who="professional", lang="fr", prepare=_search),
@@ -33,6 +48,13 @@ SHOTS = [
     Shot("workspace-vitals-fr", "/workspace/patient/demo-p00007/vitals", who="professional", lang="fr"),
     Shot("workspace-results-fr", "/workspace/patient/demo-p00007/results", who="professional", lang="fr"),
     Shot("workspace-timeline-fr", "/workspace/patient/demo-p00007/timeline", who="professional", lang="fr"),
+    Shot(
+        "workspace-prescription-fr",
+        "/workspace/patient/demo-p00007/prescription",
+        who="professional",
+        lang="fr",
+        prepare=_prescribe,
+    ),
     Shot("workspace-break-glass-fr", "/workspace/patient/demo-p00005", who="professional", lang="fr"),
     Shot(
         "workspace-emergency-news2-fr",

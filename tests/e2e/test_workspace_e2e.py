@@ -120,3 +120,43 @@ def test_ward_pages_with_news2_are_accessible(page: Page, site: Site) -> None:
     assert page.locator("article.ws-alert").count() >= 2  # sepsis and COPD: NEWS2 ≥ 7…
     for path in ("/workspace", f"/workspace/patient/{SEPSIS}", f"/workspace/patient/{SEPSIS}/vitals"):
         assert_accessible_in_every_language(page, site, path)
+
+
+def add_drug(page: Page, site: Site, search: str, amount: str, per_day: str = "1") -> None:
+    """Find a drug from the prescription tab, open its dose form, add it."""
+    page.fill("#q", search)
+    click_and_wait(page, "#drug-search button[type=submit]")
+    click_and_wait(page, "#drug-results a >> nth=0")
+    page.fill("#add-amount", amount)
+    page.select_option("#add-per-day", per_day)
+    click_and_wait(page, "#add-button")
+    assert page.locator("#rx-done").is_visible()
+
+
+def test_prescribing_with_the_safety_checks(clinician: Page, site: Site) -> None:
+    """Two drugs that should not be combined (warfarin + aspirin: ANSM "association
+    déconseillée"): the card names the source and its edition, signing needs a reason, the signed
+    orders become current treatments; the screen has no axe violation in fr, en and ar."""
+    page = clinician
+    path = f"/workspace/patient/{HYPO}/prescription"
+    page.goto(site.url(path))
+    assert page.locator("nav.ws-tabs a[aria-current=page]").inner_text() == "Prescrire"
+    add_drug(page, site, "coumadine 5", "5")
+    add_drug(page, site, "kardegic 75", "75")
+    assert page.locator("#draft-list tbody tr").count() == 2
+    card = page.locator("article.ws-finding--warning").first
+    assert "Association déconseillée" in card.inner_text()
+    assert "Thésaurus des interactions médicamenteuses, édition septembre 2023" in card.inner_text()
+    assert_accessible(page)
+    click_and_wait(page, "#sign")
+    assert page.locator(".error-summary").is_visible() and page.locator("[aria-invalid=true]").count() >= 1
+    assert_accessible(page)
+    for select in page.locator("#sign-form select").all():
+        select.select_option("benefit-outweighs-risk")
+    click_and_wait(page, "#sign")
+    assert "L'ordonnance est signée" in page.inner_text("#rx-done")
+    assert "COUMADINE 5 mg" in page.inner_text("#current-list") and page.locator("#sign-form").count() == 0
+    add_drug(page, site, "ibuprofene 400", "400", "3")  # a draft with cards, for the languages
+    assert page.locator("article.ws-finding").count() >= 1
+    assert_accessible_in_every_language(page, site, path)
+    assert_accessible_in_every_language(page, site, f"{path}?q=metformine+850&cis=67547090")

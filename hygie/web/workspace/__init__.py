@@ -6,6 +6,8 @@
   /workspace/open`` — open a record by its number (search.py);
 - ``/workspace/patient/{id}`` — the chart: summary, ``/vitals``, ``/glucose``, ``/results``,
   ``/timeline`` (+ ``/document/{doc}``), with the banner of chart.py;
+- ``/workspace/patient/{id}/prescription`` — prescribing with the medication-safety checks
+  (prescription.py, prescribing.py);
 - ``POST /workspace/patient/{id}/break-glass`` — emergency access (breakglass.py).
 
 See docs/web.md "Clinician workspace".
@@ -19,6 +21,7 @@ from hygie.web.workspace import (
     breakglass,
     glucose,
     home,
+    prescription,
     results,
     search,
     summary,
@@ -36,4 +39,5 @@ PAGES: list[PageRoute] = [
     *glucose.PAGES,
     *results.PAGES,
     *timeline.PAGES,
+    *prescription.PAGES,
 ]

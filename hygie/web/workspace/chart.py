@@ -31,6 +31,7 @@ TABS = (
     ("glucose", "/glucose"),
     ("results", "/results"),
     ("timeline", "/timeline"),
+    ("prescription", "/prescription"),
 )
 INACTIVE = {"inactive", "resolved"}
 NOT_TRUE = {"refuted", "entered-in-error"}

@@ -147,6 +147,41 @@ def test_current_items_keep_active_and_on_hold_only() -> None:
     ]
 
 
+def test_a_statement_of_a_current_order_is_the_same_treatment() -> None:
+    """A MedicationStatement ``basedOn`` a current MedicationRequest records the taking of that
+    order (https://hl7.org/fhir/R4/medicationstatement.html): one drug, not a duplicate; a
+    statement based on an order that is not current (or not among the resources) still counts."""
+    concept = _concept(CIS, "1")
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "rx",
+        "status": "active",
+        "medicationCodeableConcept": concept,
+    }
+    old = {
+        "resourceType": "MedicationRequest",
+        "id": "old",
+        "status": "stopped",
+        "medicationCodeableConcept": concept,
+    }
+    resources = [order, old] + [
+        {
+            "resourceType": "MedicationStatement",
+            "id": sid,
+            "status": "active",
+            "medicationCodeableConcept": concept,
+            "basedOn": [{"reference": based}],
+        }
+        for sid, based in (
+            ("taken", "MedicationRequest/rx"),
+            ("after", "MedicationRequest/old"),
+            ("x", "MedicationRequest/gone"),
+        )
+    ]
+    refs = [i.ref for i in facts.current_items(resources, {})]
+    assert refs == ["MedicationRequest/rx", "MedicationStatement/after", "MedicationStatement/x"]
+
+
 @pytest.mark.parametrize(
     ("birth", "expected"),
     [("1950-06-01", 75.0), ("1950", 74.92), ("2025-07-01", None), ("bad", None), (None, None)],

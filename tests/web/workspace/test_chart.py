@@ -11,7 +11,7 @@ from tests.web.support import login, text_by_id
 from tests.web.workspace.support import demo_installation
 
 MAX_PAGE_BYTES = 100 * 1024
-TABS = ("", "/vitals", "/glucose", "/results", "/timeline")
+TABS = ("", "/vitals", "/glucose", "/results", "/timeline", "/prescription")
 
 
 def test_the_demo_gp_sees_the_chart_of_a_diabetic_patient(settings: Settings) -> None:
