@@ -37,7 +37,7 @@ WHO = {
     "gp": ("Practitioner/demo-pr-mg-lices-1", "demo-org-mg-lices", "demo-p00007"),
     "nurse": ("Practitioner/demo-pr-medecine-interne-nurse", "demo-org-medecine-interne", "demo-p00003"),
 }
-TABS = ("", "/vitals", "/glucose", "/results", "/timeline")
+TABS = ("", "/vitals", "/glucose", "/results", "/timeline", "/prescription")
 
 
 def _sessions(settings: Settings) -> dict[str, str]:
@@ -100,6 +100,12 @@ def run(db: str, rounds: int = 30, patients: int = PATIENTS) -> dict[str, Any]:
                         *(
                             (f"chart{tab or '/summary'}", "GET", f"/workspace/patient/{patient}{tab}", None)
                             for tab in TABS
+                        ),
+                        (
+                            "prescription drug search",
+                            "GET",
+                            f"/workspace/patient/{patient}/prescription?q=metformine+850",
+                            None,
                         ),
                     ]
                     for label, method, path, data in shapes:
