@@ -290,3 +290,44 @@ def signature_bundle(
             ]
         entries.append({"resource": issue, "request": {"method": "POST", "url": "DetectedIssue"}})
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+# --- who may sign -----------------------------------------------------------------------------------
+
+PROFESSION_SYSTEMS = frozenset(
+    {
+        "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante",
+        "urn:oid:1.2.250.1.71.1.2.7",  # the same ANS nomenclature TRE-G15 by its OID
+    }
+)
+PRESCRIBERS = {
+    "10": "Médecin",  # Code de la santé publique L.4111-1 and following
+    "40": "Chirurgien-dentiste",  # CSP L.4141-2 (within the practice of dentistry)
+    "50": "Sage-femme",  # CSP L.4151-4 (the medicines of a list set by ministerial order)
+}
+"""The professions (ANS TRE-G15) that prescribe medicines on this screen. The others — nurses
+(CSP L.4311-1: a short list of products), pharmacists (renewals and adjustments only) — read the
+screen without writing or signing a prescription."""
+
+
+def professions(roles: list[dict[str, Any]]) -> set[str]:
+    """The TRE-G15 profession codes of the active PractitionerRoles."""
+    found = set()
+    for role in roles:
+        if role.get("active") is False:
+            continue
+        for concept in role.get("code") or []:
+            for coding in (concept.get("coding") or []) if isinstance(concept, dict) else []:
+                if (
+                    isinstance(coding, dict)
+                    and coding.get("system") in PROFESSION_SYSTEMS
+                    and coding.get("code")
+                ):
+                    found.add(str(coding["code"]))
+    return found
+
+
+def may_prescribe(codes: set[str]) -> bool:
+    """True when a profession of the prescriber prescribes medicines, or when none is recorded
+    (an installation without PractitionerRoles: the access policy alone decides)."""
+    return not codes or bool(codes & PRESCRIBERS.keys())

@@ -11,6 +11,11 @@ access policy, so the reads are audited. Each finding is a card: its level, the 
 substances, the mechanism and what to do in the source's words, the figures, the source and its
 edition; a finding that suggests it offers "remove" (or "change the dose") for the draft.
 
+Who prescribes: a professional whose PractitionerRole names a profession (ANS TRE-G15) that
+prescribes medicines — physician, dentist, midwife (:data:`~hygie.web.workspace.prescribing.PRESCRIBERS`)
+— or who has no recorded profession; the others (nurses, pharmacists…) see the screen, its checks
+and the current treatments, without the forms, and a POST gets a 403 page.
+
 Signing needs a reason for every contra-indication and not-recommended combination still there
 (the override reasons of docs/cds-hooks.md); it is one transaction that makes the drafts active
 (only the drafts, at the versions, that were on the screen: anything changed since → 409 and the
@@ -50,7 +55,9 @@ from hygie.web.workspace.prescribing import (
     dose_form,
     dose_of,
     draft_order,
+    may_prescribe,
     missing_reasons,
+    professions,
     signature_bundle,
     with_dose,
 )
@@ -67,6 +74,7 @@ class Screen:
     drafts: dict[str, dict[str, Any]]  # "MedicationRequest/id" → the draft as read
     evaluation: Evaluation
     current: list[dict[str, Any]]  # the current MedicationRequests and MedicationStatements
+    may: bool  # whether the signed-in professional's profession prescribes medicines
     reasons: dict[str, str] = field(default_factory=dict)  # finding key → override reason posted
 
     def cards(self, lang: str) -> tuple[list[Card], list[Card]]:
@@ -93,8 +101,11 @@ async def gather(p: Page, view: ChartView, me: str) -> Screen:
     wanted = wanted_for(view.id, skip=frozenset({"patient"}))
     reads = [p.fhir.search(*_split(url)) for url in wanted.values()]
     mine = [("patient", view.id), ("status", "draft"), ("requester", me), ("_count", str(MAX_DRAFTS))]
-    found = await asyncio.gather(*reads, p.fhir.search("MedicationRequest", mine))
-    bundles, drafts = list(found[:-1]), resources(found[-1])
+    roles = [("practitioner", me), ("_count", "20")]
+    found = await asyncio.gather(
+        *reads, p.fhir.search("MedicationRequest", mine), p.fhir.search("PractitionerRole", roles)
+    )
+    bundles, drafts = list(found[:-2]), resources(found[-2])
     await anyio.to_thread.run_sync(knowledge)  # loaded once per process, off the event loop
     orders = {f"MedicationRequest/{d['id']}": d for d in drafts if isinstance(d.get("id"), str)}
     evaluation = evaluate(view.patient, bundles, orders.items(), today(p))
@@ -104,7 +115,7 @@ async def gather(p: Page, view: ChartView, me: str) -> Screen:
     current = requests + [  # a statement of an order listed is that order being taken: once
         s for s in statements if not any(b.get("reference") in ordered for b in s.get("basedOn") or [])
     ]
-    return Screen(orders, evaluation, current)
+    return Screen(orders, evaluation, current, may_prescribe(professions(resources(found[-1]))))
 
 
 def _show(
@@ -141,6 +152,7 @@ def _show(
         units=UNITS,
         times=TIMES_PER_DAY,
         max_drafts=MAX_DRAFTS,
+        may=screen.may,
         **values,
     )
 
@@ -156,6 +168,8 @@ async def prescription(p: Page) -> Response:
     screen = await gather(p, view, me)
     if p.request.method == "GET":
         return await _search(p, view, screen)
+    if not screen.may:
+        return p.error(403, "ws_rx_not_prescriber")
     action = p.form.get("action")
     if action == "add":
         return await _add(p, view, screen, me)

@@ -140,3 +140,34 @@ def test_the_signature_bundle() -> None:
     assert issue["implicated"] == [{"reference": "MedicationRequest/d1", "display": "KARDEGIC"}]
     assert issue["mitigation"][0]["action"]["text"] == "Déjà toléré"
     assert issue["author"] == {"reference": "Practitioner/gp"}
+
+
+G15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+
+
+def role(code: str, system: str = G15, active: bool = True) -> dict[str, object]:
+    return {
+        "resourceType": "PractitionerRole",
+        "active": active,
+        "code": [{"coding": [{"system": system, "code": code}]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("roles", "codes", "may"),
+    [
+        ([], set(), True),  # no recorded profession: the access policy alone decides
+        ([role("10")], {"10"}, True),  # physician
+        ([role("40")], {"40"}, True),  # dentist
+        ([role("50")], {"50"}, True),  # midwife
+        ([role("60")], {"60"}, False),  # nurse
+        ([role("21")], {"21"}, False),  # pharmacist
+        ([role("60"), role("10")], {"10", "60"}, True),  # one of the roles prescribes
+        ([role("10", active=False), role("60")], {"60"}, False),  # an inactive role does not count
+        ([role("10", system="urn:oid:1.2.250.1.71.1.2.7")], {"10"}, True),  # TRE-G15 by its OID
+        ([role("10", system="http://example.org/other")], set(), True),  # another system: unknown
+    ],
+)
+def test_who_may_prescribe(roles: list[dict[str, object]], codes: set[str], may: bool) -> None:
+    assert rx.professions(roles) == codes
+    assert rx.may_prescribe(codes) is may

@@ -17,6 +17,7 @@ from hygie.settings import Settings
 from tests.security.smart_support import Installation, hidden_fields, installation
 from tests.support import operator_header
 from tests.web.support import login, put_resources, text_by_id
+from tests.web.workspace.support import demo_installation
 
 PAGE = "/workspace/patient/alice/prescription"
 CIS = "http://data.esante.gouv.fr/ansm/medicament/SpecialitePharmaceutique"
@@ -274,3 +275,34 @@ def test_bad_and_stale_input_changes_nothing(settings: Settings) -> None:
         assert other.status_code == 409  # an active order is not a draft to remove here
         assert fhir(inst, "MedicationRequest/warf")["status"] == "active"
         assert inst.http.get("/workspace/patient/bob/prescription").status_code == 404  # not his patient
+
+
+def test_only_prescribing_professions_write_prescriptions(settings: Settings) -> None:
+    """On the demo data, the GP (TRE-G15 profession 10, physician) gets the forms; the ward nurse
+    (60) sees the treatments and their checks, and her POSTs are refused with nothing written."""
+    with demo_installation(settings) as inst:
+        login(inst, "doc")
+        gp = inst.http.get("/workspace/patient/demo-p00007/prescription")
+        assert (
+            gp.status_code == 200
+            and 'id="drug-search"' in gp.text
+            and 'id="rx-not-prescriber"' not in gp.text
+        )
+        inst.http.cookies.clear()
+        login(inst, "nurse", lang="en")
+        path = "/workspace/patient/demo-p00003/prescription"
+        nurse = inst.http.get(f"{path}?cis={KARDEGIC}")
+        assert nurse.status_code == 200
+        assert "Your profession does not prescribe medicines here" in text_by_id(
+            nurse.text, "rx-not-prescriber"
+        )
+        assert 'id="drug-search"' not in nurse.text and 'id="add-form"' not in nurse.text
+        assert "<form" not in nurse.text.split('id="tab-title"')[1]  # no form in the tab
+        token = re.search(r'name="csrf" value="([^"]+)"', nurse.text)
+        assert token is not None
+        refused = inst.http.post(
+            path, data={"csrf": token.group(1), "action": "add", "cis": KARDEGIC, "amount": "75"}
+        )
+        assert refused.status_code == 403
+        found = fhir(inst, "MedicationRequest?patient=demo-p00003&status=draft")
+        assert entries(found) == []
