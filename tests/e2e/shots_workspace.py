@@ -39,6 +39,17 @@ def _prescribe(page: Page) -> None:
     page.goto(page.url.split("?")[0] + "?lang=fr#checks")
 
 
+def _sign_and_print(page: Page) -> None:
+    """The two drafts of :func:`_prescribe`, signed with a reason, then the printable prescription."""
+    _prescribe(page)
+    for select in page.locator("#sign-form select").all():
+        select.select_option("monitoring-planned")
+    with page.expect_navigation():
+        page.click("#sign")
+    with page.expect_navigation():
+        page.click("#print-link")
+
+
 SHOTS = [
     Shot("workspace-worklist-fr", "/workspace", who="professional", lang="fr"),
     Shot("workspace-search-fr", "/workspace/search", who="professional", lang="fr", prepare=_search),
@@ -54,6 +65,13 @@ SHOTS = [
         who="professional",
         lang="fr",
         prepare=_prescribe,
+    ),
+    Shot(
+        "workspace-ordonnance-fr",
+        "/workspace/patient/demo-p00001/prescription",
+        who="professional",
+        lang="fr",
+        prepare=_sign_and_print,
     ),
     Shot("workspace-break-glass-fr", "/workspace/patient/demo-p00005", who="professional", lang="fr"),
     Shot(

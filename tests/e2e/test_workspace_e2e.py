@@ -156,6 +156,13 @@ def test_prescribing_with_the_safety_checks(clinician: Page, site: Site) -> None
     click_and_wait(page, "#sign")
     assert "L'ordonnance est signée" in page.inner_text("#rx-done")
     assert "COUMADINE 5 mg" in page.inner_text("#current-list") and page.locator("#sign-form").count() == 0
+    click_and_wait(page, "#print-link")
+    assert "KARDEGIC 75 mg" in page.inner_text("#print-lines") and "Signature du prescripteur" in page.content()
+    assert_accessible(page)
+    page.emulate_media(media="print")
+    assert not page.locator(".site-header").is_visible() and not page.locator("#print-hint").is_visible()
+    page.emulate_media(media="screen")
+    page.goto(site.url(path))
     add_drug(page, site, "ibuprofene 400", "400", "3")  # a draft with cards, for the languages
     assert page.locator("article.ws-finding").count() >= 1
     assert_accessible_in_every_language(page, site, path)

@@ -7,7 +7,8 @@
 - ``/workspace/patient/{id}`` — the chart: summary, ``/vitals``, ``/glucose``, ``/results``,
   ``/timeline`` (+ ``/document/{doc}``), with the banner of chart.py;
 - ``/workspace/patient/{id}/prescription`` — prescribing with the medication-safety checks
-  (prescription.py, prescribing.py);
+  (prescription.py, prescribing.py); ``…/prescription/{number}`` a signed prescription to print
+  (prescription_print.py);
 - ``POST /workspace/patient/{id}/break-glass`` — emergency access (breakglass.py).
 
 See docs/web.md "Clinician workspace".
@@ -22,6 +23,7 @@ from hygie.web.workspace import (
     glucose,
     home,
     prescription,
+    prescription_print,
     results,
     search,
     summary,
@@ -40,4 +42,5 @@ PAGES: list[PageRoute] = [
     *results.PAGES,
     *timeline.PAGES,
     *prescription.PAGES,
+    *prescription_print.PAGES,
 ]

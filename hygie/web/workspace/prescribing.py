@@ -13,7 +13,8 @@ signature Bundle (no I/O; the pages are in :mod:`hygie.web.workspace.prescriptio
   keyed by a digest of the finding (kind, level, drugs, substances), so the reason chosen for it
   on the page is matched to the same finding when signing.
 - Signing is one FHIR transaction (https://hl7.org/fhir/R4/http.html#transaction): each draft
-  updated to ``active`` under ``If-Match`` on the version shown, and one DetectedIssue per finding
+  updated to ``active`` under ``If-Match`` on the version shown, with the prescription's number as
+  ``groupIdentifier`` (the orders authorised together), and one DetectedIssue per finding
   (https://hl7.org/fhir/R4/detectedissue.html) with the prescriber as ``author`` and, for a
   critical or warning finding gone past, a ``mitigation`` naming the override reason.
 """
@@ -35,6 +36,9 @@ from hygie.cds.model import ATC, CIS, DrugItem
 from hygie.web.charts import fmt
 
 UCUM = "http://unitsofmeasure.org"
+GROUP_SYSTEM = "https://hygie.health/fhir/sid/prescription"
+"""``MedicationRequest.groupIdentifier`` of the orders signed together: the prescription's number."""
+GROUP = re.compile(r"^[0-9a-f]{16}$")
 UNITS = {  # form value → (UCUM code, unit text); "unit" counts dosage units (tablets, sachets…)
     "mg": ("mg", "mg"),
     "g": ("g", "g"),
@@ -260,6 +264,7 @@ def signature_bundle(
     author: str,
     now: str,
     reason_text: Mapping[str, str],
+    group: str,
 ) -> dict[str, Any]:
     """The transaction signing ``drafts`` (reference → the draft as read, with its version) and
     recording the findings of ``shown`` (every critical/warning card has its reason)."""
@@ -268,6 +273,7 @@ def signature_bundle(
         signed = {k: v for k, v in draft.items() if k != "meta"}
         signed["status"] = "active"
         signed["authoredOn"] = now
+        signed["groupIdentifier"] = {"system": GROUP_SYSTEM, "value": group}
         version = (draft.get("meta") or {}).get("versionId")
         request: dict[str, Any] = {"method": "PUT", "url": ref}
         if isinstance(version, str):

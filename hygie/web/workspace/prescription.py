@@ -27,6 +27,7 @@ CSRF-checked, answered by ``303`` back to the page.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +46,7 @@ from hygie.web.pages import Page, page
 from hygie.web.workspace.chart import ChartView, open_chart, render_chart
 from hygie.web.workspace.home import today
 from hygie.web.workspace.prescribing import (
+    GROUP,
     MAX_DRAFTS,
     TIMES_PER_DAY,
     UNITS,
@@ -124,6 +126,8 @@ def _show(
     new, rest = screen.cards(p.lang)
     query = p.request.query_params
     notice = query.get("done") if query.get("done") in NOTICES else None
+    group = query.get("group") or ""
+    values.setdefault("printable", group if notice == "signed" and GROUP.match(group) else None)
     values.setdefault("q", (query.get("q") or "")[: catalogue.MAX_QUERY])
     values.setdefault("results", [])
     values.setdefault("chosen", None)
@@ -246,8 +250,9 @@ async def _sign(p: Page, view: ChartView, screen: Screen, me: str) -> Response:
     items = {i.ref: i for i in screen.evaluation.items}
     now = datetime.now(UTC).isoformat(timespec="seconds")
     texts = {r["code"]: r["display"] for r in override_reasons("fr")}  # the record's language
+    group = secrets.token_hex(8)
     bundle = signature_bundle(
-        screen.drafts, new, items, patient=view.id, author=me, now=now, reason_text=texts
+        screen.drafts, new, items, patient=view.id, author=me, now=now, reason_text=texts, group=group
     )
     answer = await p.fhir.raw("POST", "", body=orjson.dumps(bundle))
     raw = await body_of(answer)
@@ -256,7 +261,7 @@ async def _sign(p: Page, view: ChartView, screen: Screen, me: str) -> Response:
     if answer.status_code != 200:
         data = orjson.loads(raw) if raw.strip().startswith(b"{") else None
         raise WebFhirError(answer.status_code, data if isinstance(data, dict) else None)
-    return p.redirect(_back(view, "signed", "tab-title"))
+    return p.redirect(f"/workspace/patient/{view.id}/prescription?done=signed&group={group}#tab-title")
 
 
 PAGES = [prescription]

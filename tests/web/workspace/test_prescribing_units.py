@@ -127,6 +127,7 @@ def test_the_signature_bundle() -> None:
     bundle = rx.signature_bundle(
         {"MedicationRequest/d1": draft}, shown, items, patient="p1", author="Practitioner/gp", now="t1",
         reason_text={"already-tolerated": "Déjà toléré"},
+        group="0123456789abcdef",
     )  # fmt: skip
     assert bundle["type"] == "transaction"
     signed, issue = (e["resource"] for e in bundle["entry"])
@@ -136,6 +137,7 @@ def test_the_signature_bundle() -> None:
         "ifMatch": 'W/"3"',
     }
     assert signed["status"] == "active" and signed["authoredOn"] == "t1" and "meta" not in signed
+    assert signed["groupIdentifier"] == {"system": rx.GROUP_SYSTEM, "value": "0123456789abcdef"}
     assert issue["resourceType"] == "DetectedIssue" and issue["status"] == "final"
     assert issue["implicated"] == [{"reference": "MedicationRequest/d1", "display": "KARDEGIC"}]
     assert issue["mitigation"][0]["action"]["text"] == "Déjà toléré"

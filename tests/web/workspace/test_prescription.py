@@ -192,6 +192,20 @@ def test_find_add_check_and_sign_with_a_reason(settings: Settings) -> None:
         after = inst.http.get(signed.headers["location"])
         assert "The prescription is signed" in text_by_id(after.text, "rx-done")
         assert "KARDEGIC 75 mg" in text_by_id(after.text, "current-list")
+        number = active["groupIdentifier"]["value"]
+        assert active["groupIdentifier"]["system"] == "https://hygie.health/fhir/sid/prescription"
+        link = re.search(r'id="print-link" href="([^"]+)"|href="([^"]+)" id="print-link"', after.text)
+        assert link is not None and link.group(2) == f"{PAGE}/{number}"
+        printed = inst.http.get(f"{PAGE}/{number}")
+        assert printed.status_code == 200
+        assert "Martin" in text_by_id(printed.text, "prescriber")
+        assert text_by_id(printed.text, "print-patient").startswith("Alice Durand — Female — 80 years old")
+        assert "weight: 60 kg" in text_by_id(printed.text, "print-patient")
+        lines = text_by_id(printed.text, "print-lines")
+        assert "KARDEGIC 75 mg" in lines and "75 mg 1 fois par jour, pendant 30 jours, le midi" in lines
+        assert "Prescriber's signature" in html.unescape(printed.text)
+        for other in ("0123456789abcdef", "not-a-number", number.upper()):
+            assert inst.http.get(f"{PAGE}/{other}").status_code == 404
 
 
 def test_allergy_and_kidney_findings_remove_and_change_the_dose(settings: Settings) -> None:
