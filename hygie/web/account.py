@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from joserfc import jwt
 from starlette.responses import Response
 
 from hygie.auth import accounts, totp
+from hygie.auth.keys import read_signed
 from hygie.web.pages import Page, page
 from hygie.web.session import SignedIn
+
+ENROLMENT_TYP = "hygie-totp-enrolment+jwt"
+ENROLMENT_AUDIENCE = "hygie-totp-enrolment"
+ENROLMENT_TTL_S = 900  # a quarter of an hour to add the key to the app and type the first code
 
 
 def _recovery_left(session: Any, account_id: str) -> int:
@@ -70,16 +76,18 @@ async def new_recovery_codes(p: Page) -> Response:
 
 @page("/account/security/totp", methods=["POST"])
 async def enable_totp(p: Page) -> Response:
-    """``step=start``: a new secret to add to the app; ``step=confirm``: its first code."""
+    """``step=start``: a new secret to add to the app; ``step=confirm``: its first code.
+
+    The secret being enrolled goes with the form as ``enrolment``: a value signed by this server
+    (ES256, :data:`ENROLMENT_TYP`), bound to the account, valid :data:`ENROLMENT_TTL_S` — so any
+    server process can confirm it. A missing, expired, tampered or other account's value starts
+    a new enrolment."""
     who = p.user
     if who.account.totp_enabled:
         return p.redirect("/account/security")
-    profiles = p.state.profiles
-    secret = profiles.pending_totp(who)
-    if p.form.get("step") != "confirm" or secret is None:
-        secret = totp.new_secret()
-        profiles.start_totp(who, secret)
-        return _enrol(p, who, secret)
+    secret = _pending_secret(p, who) if p.form.get("step") == "confirm" else None
+    if secret is None:
+        return _enrol(p, who, totp.new_secret())
     code = p.form.get("code")[:64]
 
     def work(session: Any) -> list[str] | None:
@@ -91,8 +99,35 @@ async def enable_totp(p: Page) -> Response:
     codes = await p.state.api().db.run(work)
     if codes is None:
         return _enrol(p, who, secret, error="invalid_second_factor", status=400)
-    profiles.start_totp(who, "")
     return p.render("account/recovery_codes.html", title="recovery_new_title", nav="account", codes=codes)
+
+
+def _enrolment(p: Page, who: SignedIn, secret: str) -> str:
+    keys = p.state.api().keys
+    now = p.now_ms // 1000
+    claims = {
+        "iss": keys.instance,
+        "aud": ENROLMENT_AUDIENCE,
+        "sub": who.account.id,
+        "secret": secret,
+        "iat": now,
+        "exp": now + ENROLMENT_TTL_S,
+    }
+    return jwt.encode({"alg": "ES256", "typ": ENROLMENT_TYP}, claims, keys.signing)
+
+
+def _pending_secret(p: Page, who: SignedIn) -> str | None:
+    claims = read_signed(
+        p.state.api().keys,
+        p.form.get("enrolment"),
+        typ=ENROLMENT_TYP,
+        audience=ENROLMENT_AUDIENCE,
+        now_s=p.now_ms // 1000,
+        max_chars=4096,
+    )
+    if claims is None or claims.get("sub") != who.account.id or not isinstance(claims.get("secret"), str):
+        return None
+    return str(claims["secret"])
 
 
 def _enrol(p: Page, who: SignedIn, secret: str, error: str | None = None, status: int = 200) -> Response:
@@ -104,6 +139,7 @@ def _enrol(p: Page, who: SignedIn, secret: str, error: str | None = None, status
         status=status,
         uri=uri,
         secret=secret,
+        enrolment=_enrolment(p, who, secret),
         error=error,
     )
 

@@ -89,13 +89,12 @@ def web_principal(who: SignedIn, profile: str | None) -> Principal:
 @dataclass(slots=True)
 class _Entry:
     names: dict[str, str] = field(default_factory=dict)  # patient id → display name
-    totp_secret: str | None = None  # a TOTP enrolment started from the security page
 
 
 class Profiles:
     """The record each session is looking at (kept with the session in the database), and a
     per-process memory of the names of the records it may switch to (read once per session
-    through the audited FHIR path) and of a TOTP enrolment in progress. The memory is bounded:
+    through the audited FHIR path). The memory is bounded:
     the oldest sessions are forgotten first."""
 
     def __init__(self, size: int = 20_000) -> None:
@@ -130,13 +129,6 @@ class Profiles:
 
     def remember_names(self, who: SignedIn, names: dict[str, str]) -> None:
         self._entry(who.session.digest).names.update(names)
-
-    def start_totp(self, who: SignedIn, secret: str) -> None:
-        self._entry(who.session.digest).totp_secret = secret
-
-    def pending_totp(self, who: SignedIn) -> str | None:
-        entry = self._entries.get(who.session.digest)
-        return entry.totp_secret if entry is not None else None
 
     def forget(self, digest: str) -> None:
         self._entries.pop(digest, None)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 
 import pyotp
+from starlette.testclient import TestClient
 
+from hygie.app import create_app
 from hygie.settings import Settings
 from tests.security.smart_support import PASSWORD, installation, submit, text_of, totp_now
-from tests.web.support import login, post_form, text_by_id
+from tests.web.support import form_fields, login, post_form, text_by_id
 
 
 def test_signed_out_visitors_are_sent_to_the_sign_in_page(settings: Settings) -> None:
@@ -110,3 +112,24 @@ def test_patient_turns_on_totp_then_it_is_asked_at_sign_in(settings: Settings) -
         assert (
             submit(inst.http, challenge.text, code=pyotp.TOTP(secret).at(inst.clock.now)).status_code == 303
         )
+
+
+def test_totp_enrolment_confirmed_by_another_server_process(settings: Settings) -> None:
+    """The secret being enrolled travels with the form (signed by the server, bound to the account
+    and short-lived), not in one process's memory: a second server process behind the same load
+    balancer confirms it; a token for another account or a tampered one restarts the enrolment."""
+    with installation(settings) as inst:
+        assert login(inst, "alice").status_code == 303
+        security = inst.http.get("/account/security")
+        start = post_form(inst, security.text, "/account/security/totp")
+        secret = text_of(start.text, "secret")
+        fields = form_fields(start.text, "/account/security/totp")
+        tampered = {**fields, "enrolment": fields["enrolment"][:-4] + "AAAA"}
+        with TestClient(create_app(settings, clock=inst.clock), cookies=dict(inst.http.cookies)) as other:
+            again = other.post("/account/security/totp", data={**tampered, "code": "000000"})
+            assert again.status_code == 200 and text_of(again.text, "secret") != secret  # a new one
+            code = pyotp.TOTP(secret).at(inst.clock.now)
+            done = other.post("/account/security/totp", data={**fields, "code": code})
+            assert done.status_code == 200, done.text[:400]
+            assert len(re.findall(r"<li><code>", done.text)) == 10
+        assert text_by_id(inst.http.get("/account/security").text, "totp-status") == "Activée"
