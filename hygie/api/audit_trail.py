@@ -99,10 +99,10 @@ def access_record(
         if ref in seen:
             continue
         seen.add(ref)
-        patients = patients_of(version)
-        for patient in patients:
+        owners = patients_of(version)
+        for patient in owners:
             by_patient.setdefault(patient, []).append(ref)
-        if not patients:
+        if not owners:
             shared.append(ref)
     searching = req.operation == "_search" or (req.method == "GET" and req.id is None)
     query = "&".join(f"{k}={v}" for k, v in req.query)[:2000] if searching and req.query else None

@@ -19,4 +19,5 @@ def delete(env: Env, req: FhirRequest) -> Result:
         current = env.store.read(req.type, req.id, for_update=True)
     if current is None or current.deleted:
         return Result(204, version=current if current is not None else None)
+    env.touched.append(current)  # the audit trail: whose record it was (the deletion has no body)
     return Result(204, version=env.store.delete(current))

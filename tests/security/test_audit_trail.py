@@ -226,3 +226,53 @@ def test_flush_waits_for_a_write_already_under_way(settings: Settings) -> None:
     finally:
         db.close()
     assert after == before + 1
+
+
+def test_a_deletion_appears_in_the_patients_trail(world: Settings) -> None:
+    """Deleting one of alice's resources is an access to her record: her trail shows it (the
+    deletion version has no body: the patient comes from the version deleted)."""
+    with TestClient(create_app(world), headers=operator_header(world)) as op:
+        assert op.delete("/fhir/Observation/a1").status_code == 204
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"request": {"method": "DELETE", "url": "Observation/b1"}}],
+        }
+        assert op.post("/fhir", json=bundle, headers=H).status_code == 200
+    with TestClient(create_app(world), headers=patient_header(world, ("alice",))) as alice:
+        events = entries(alice.get("/fhir/AuditEvent?_count=100").json())
+    deletions = [e for e in events if any(s.get("code") == "delete" for s in e.get("subtype", []))]
+    assert len(deletions) == 1 and any(
+        ent.get("what", {}).get("reference") == "Observation/a1" for ent in deletions[0]["entity"]
+    )
+    with TestClient(create_app(world), headers=patient_header(world, ("bob",))) as bob:
+        events = entries(bob.get("/fhir/AuditEvent?_count=100").json())
+    bundles = [  # the world's creation, then the deletion
+        e
+        for e in events
+        if any(s.get("code") == "transaction" for s in e.get("subtype", []))
+        and any(ent.get("what", {}).get("reference") == "Observation/b1" for ent in e["entity"])
+    ]
+    assert len(bundles) == 2
+
+
+def test_patients_named_by_the_request_are_kept_beside_the_resources_touched() -> None:
+    """The patients an operation names (a break-the-glass opening, an audit search) stay in the
+    record when resources of other patients were touched too."""
+    from hygie.api.audit_trail import access_record
+    from hygie.api.context import FhirRequest
+    from hygie.storage.versions import Version
+
+    body = b'{"resourceType":"Observation","id":"o1","subject":{"reference":"Patient/alice"}}'
+    record = access_record(
+        FhirRequest(method="GET", type="Observation", id="o1"),
+        principal=None,
+        status=200,
+        touched=[Version("Observation", "o1", 1, 0, False, "POST", body)],
+        patients={"bob"},
+        client_ip=None,
+        request_id="r",
+        now_ms=0,
+    )
+    assert record.patients == ("bob",)
+    assert record.patient_resources == {"alice": ("Observation/o1",)}
