@@ -15,7 +15,7 @@ from hygie.api.context import Env, FhirRequest, Result
 from hygie.api.create import create
 from hygie.api.delete import delete
 from hygie.api.history import history
-from hygie.api.operations.break_glass import break_glass
+from hygie.api.operations.break_glass import break_glass, current_grants
 from hygie.api.operations.everything import everything
 from hygie.api.operations.validate import validate
 from hygie.api.patch import patch
@@ -114,8 +114,10 @@ def route(req: FhirRequest) -> Handler:
         if method != "POST":
             raise _not_allowed(method)
         return validate
-    if op == "$break-glass" and req.type == "Patient" and req.id is not None:
-        if method != "POST":
+    if op == "$break-glass" and req.type == "Patient":
+        if method == "GET":
+            return current_grants
+        if method != "POST" or req.id is None:
             raise _not_allowed(method)
         return break_glass
     if op == "_search":

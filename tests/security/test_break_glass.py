@@ -116,6 +116,7 @@ def test_break_glass_opens_audits_notifies_and_expires(settings: Settings, clien
     )
     with TestClient(create_app(settings), headers=professional(settings)) as pb:
         assert pb.get("/fhir/Patient/alice").status_code == 404
+        assert pb.get("/fhir/Patient/alice/$break-glass").status_code == 404  # no grant yet
         assert search_ids(pb, "Observation") == set()
         for bad in (btg("urgence"), btg(REASON, 0), btg(REASON, 10_000), {"resourceType": "Patient"}):
             assert pb.post("/fhir/Patient/alice/$break-glass", json=bad, headers=H).status_code == 400
@@ -125,6 +126,20 @@ def test_break_glass_opens_audits_notifies_and_expires(settings: Settings, clien
         assert r.json()["parameter"][0]["name"] == "until"
         assert pb.get("/fhir/Patient/alice").status_code == 200
         assert search_ids(pb, "Observation") == {"o1"}
+        # the professional reads their own current grants (any server process: they are stored)
+        mine = pb.get("/fhir/Patient/alice/$break-glass")
+        assert mine.status_code == 200, mine.text
+        parts = {p["name"]: p for p in mine.json()["parameter"]}
+        assert parts["until"]["valueInstant"] == r.json()["parameter"][0]["valueInstant"]
+        assert parts["reason"]["valueString"] == REASON
+        assert parts["patient"]["valueReference"] == {"reference": "Patient/alice"}
+        listed = pb.get("/fhir/Patient/$break-glass").json()
+        grants = [p for p in listed["parameter"] if p["name"] == "grant"]
+        assert [{q["name"]: q for q in g["part"]}["patient"]["valueReference"] for g in grants] == [
+            {"reference": "Patient/alice"}
+        ]
+        assert pb.get("/fhir/Patient/o1-nobody/$break-glass").status_code == 404
+        assert pb.delete("/fhir/Patient/alice/$break-glass").status_code == 405
     # the patient is told, in plain words, who opened the record and why
     notices = client.get("/fhir/Communication?recipient=Patient/alice").json()["entry"]
     assert len(notices) == 1
@@ -150,6 +165,10 @@ def test_break_glass_opens_audits_notifies_and_expires(settings: Settings, clien
         db.close()
     with TestClient(create_app(settings), headers=professional(settings)) as pb:
         assert pb.get("/fhir/Patient/alice").status_code == 404
+        assert pb.get("/fhir/Patient/alice/$break-glass").status_code == 404  # expired: no grant
+        assert "parameter" not in pb.get("/fhir/Patient/$break-glass").json()
+        assert pb.get("/fhir/Patient/alice/$break-glass").status_code == 404  # expired: no grant
+        assert "parameter" not in pb.get("/fhir/Patient/$break-glass").json()
 
 
 def test_only_professionals_break_the_glass(settings: Settings, client: TestClient) -> None:
@@ -167,3 +186,5 @@ def test_only_professionals_break_the_glass(settings: Settings, client: TestClie
     for header in (patient, operator_header(settings)):
         with TestClient(create_app(settings), headers=header) as c:
             assert c.post("/fhir/Patient/bob/$break-glass", json=btg(), headers=H).status_code == 403
+            assert c.get("/fhir/Patient/bob/$break-glass").status_code == 403
+            assert c.get("/fhir/Patient/$break-glass").status_code == 403

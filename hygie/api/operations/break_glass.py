@@ -12,6 +12,13 @@ portal shows. The answer is a Parameters with ``until`` (instant).
 
 The patient must exist (404 otherwise): asking reveals existence, but the request itself is
 audited with the professional's identity and reason.
+
+``GET [base]/Patient/[id]/$break-glass`` answers the caller's current grant for that patient
+(``until``, ``since``, ``reason``, ``patient``; 404 when there is none), and ``GET
+[base]/Patient/$break-glass`` all their current grants, one ``grant`` part each, latest end first
+— so any server process (a web page, another client) knows a professional's emergency accesses
+and when they end. Professionals only (403 otherwise); nothing else is revealed: the grants are
+the caller's own.
 """
 
 from __future__ import annotations
@@ -46,6 +53,10 @@ register(
             "fr": "Durée invalide (paramètre minutes, 1 à {max}).",
             "en": "Invalid duration (parameter minutes, 1 to {max}).",
         },
+        "btg_no_grant": {
+            "fr": "Aucun accès d'urgence en cours pour ce patient.",
+            "en": "No current emergency access to this patient.",
+        },
         "btg_notice": {
             "fr": "{who} a ouvert votre dossier en urgence (accès exceptionnel jusqu'au {until}). "
             "Motif : {reason}",
@@ -75,20 +86,55 @@ def _parameters(body: Any) -> tuple[str, int]:
     return reason.strip(), minutes
 
 
-def break_glass(env: Env, req: FhirRequest) -> Result:
-    assert req.id is not None
+def _professional(env: Env) -> Any:
+    """The calling professional's principal (403 for anybody else)."""
     params = env.store.params
     guard = params.guard if isinstance(params, Catalog) else None
     principal = getattr(guard, "principal", None)
     if principal is None or principal.kind != "professional":
         raise FhirError.of(403, "forbidden", "btg_professionals_only")
-    reason, minutes = _parameters(req.body)
-    session = env.store.s
     if (
-        session.one("SELECT 1 FROM account WHERE id = ? AND kind = 'professional'", (principal.subject,))
+        env.store.s.one("SELECT 1 FROM account WHERE id = ? AND kind = 'professional'", (principal.subject,))
         is None
     ):
         raise FhirError.of(403, "forbidden", "btg_professionals_only")
+    return principal
+
+
+def current_grants(env: Env, req: FhirRequest) -> Result:
+    """The caller's current grants: for ``req.id`` (404 when none), or all of them."""
+    principal = _professional(env)
+    sql = "SELECT patient, since, until, reason FROM btg_grant WHERE account = ? AND until > ?"
+    args: list[Any] = [principal.subject, int(time.time() * 1000)]
+    if req.id is not None:
+        sql += " AND patient = ?"
+        args.append(req.id)
+    rows = env.store.s.all(sql + " ORDER BY until DESC, patient", tuple(args))
+    parts = []
+    for patient, since, until, reason in rows:
+        parts.append(
+            [
+                {"name": "patient", "valueReference": {"reference": f"Patient/{patient}"}},
+                {"name": "since", "valueInstant": instant(int(since))},
+                {"name": "until", "valueInstant": instant(int(until))},
+                {"name": "reason", "valueString": str(reason)},
+            ]
+        )
+    out: dict[str, Any] = {"resourceType": "Parameters"}
+    if req.id is not None:
+        if not parts:
+            raise FhirError.of(404, "not-found", "btg_no_grant")
+        out["parameter"] = parts[0]
+    elif parts:
+        out["parameter"] = [{"name": "grant", "part": part} for part in parts]
+    return Result(200, resource=out)
+
+
+def break_glass(env: Env, req: FhirRequest) -> Result:
+    assert req.id is not None
+    principal = _professional(env)
+    reason, minutes = _parameters(req.body)
+    session, params = env.store.s, env.store.params
     false = False if session.dialect == "postgresql" else 0
     if (
         session.one(

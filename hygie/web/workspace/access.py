@@ -4,47 +4,63 @@ The access policy (hygie/auth/policy.py) decides what a professional sees; this 
 the pages *why* a visible record is visible, so that an emergency access is never mistaken for a
 routine one:
 
-- :data:`GRANTS` remembers the grants this server process obtained through the workspace
-  (``Patient/[id]/$break-glass`` answers the grant's end, ``until``), per account — in memory,
-  like :class:`hygie.web.session.Profiles`;
-- :func:`in_care` reads the relationships the policy grants access by (docs/security.md: the
-  patient's GP or managing organisation is the professional or their organisation, or an active
-  CareTeam of the patient counts them or their organisation): a visible patient outside all of
-  them is open by break-the-glass, even when the grant was made elsewhere (another process, before
-  a restart).
+- :func:`grant_until` and :func:`my_grants` read the professional's own current grants from the
+  API (``GET Patient/[id]/$break-glass``, ``GET Patient/$break-glass``: stored, so every server
+  process knows them, with their end);
+- :func:`cares_directly` and :func:`in_team` read the relationships the policy grants access by
+  (docs/security.md: the patient's GP or managing organisation is the professional or their
+  organisation, or an active CareTeam of the patient counts them or their organisation).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
 from hygie.auth.tokens import Principal
+from hygie.web.fhir import WebFhir, WebFhirError
 from hygie.web.workspace.view import parse_instant
 
 
-class Grants:
-    """``(account, patient) → until`` (epoch ms) of the grants obtained here; bounded (the oldest
-    entries go first), expired entries are ignored."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._until: OrderedDict[tuple[str, str], int] = OrderedDict()
-
-    def add(self, account: str, patient: str, until_ms: int) -> None:
-        key = (account, patient)
-        self._until[key] = until_ms
-        self._until.move_to_end(key)
-        while len(self._until) > self.size:
-            self._until.popitem(last=False)
-
-    def until(self, account: str, patient: str, now_ms: int) -> int | None:
-        found = self._until.get((account, patient))
-        return found if found is not None and found > now_ms else None
+def _ms(value: Any) -> int | None:
+    try:
+        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
 
 
-GRANTS = Grants()
+def _grant_until(parts: list[dict[str, Any]]) -> tuple[str | None, int | None]:
+    named = {p.get("name"): p for p in parts if isinstance(p, dict)}
+    patient = str((named.get("patient") or {}).get("valueReference", {}).get("reference", ""))
+    return patient.removeprefix("Patient/") or None, _ms((named.get("until") or {}).get("valueInstant"))
+
+
+async def grant_until(fhir: WebFhir, patient: str) -> int | None:
+    """The end (epoch ms) of my current break-the-glass grant for ``patient``, if any
+    (``GET Patient/{id}/$break-glass``, docs/security.md)."""
+    try:
+        answer = await fhir.operation(f"Patient/{patient}/$break-glass")
+    except WebFhirError as error:
+        if error.status in (403, 404):
+            return None
+        raise
+    return _grant_until(answer.get("parameter") or [])[1]
+
+
+async def my_grants(fhir: WebFhir) -> dict[str, int]:
+    """Patient id → end (epoch ms) of each of my current grants (``GET Patient/$break-glass``)."""
+    try:
+        answer = await fhir.operation("Patient/$break-glass")
+    except WebFhirError as error:
+        if error.status == 403:
+            return {}
+        raise
+    out = {}
+    for grant in answer.get("parameter") or []:
+        patient, until = _grant_until(grant.get("part") or [])
+        if patient and until is not None:
+            out[patient] = until
+    return out
 
 
 def members(principal: Principal) -> set[str]:

@@ -13,13 +13,10 @@ justification, and a notice in the patient's portal). The chart then opens with 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from starlette.responses import Response
 
 from hygie.web.fhir import WebFhirError
 from hygie.web.pages import Page, page
-from hygie.web.workspace.access import GRANTS
 from hygie.web.workspace.view import valid_id
 
 DURATIONS = ("60", "240", "720")  # minutes: 1 h, 4 h, 12 h (the API allows 1 to 720)
@@ -65,21 +62,13 @@ async def break_glass(p: Page) -> Response:
         ],
     }
     try:
-        answer = await p.fhir.operation(f"Patient/{pid}/$break-glass", parameters)
+        await p.fhir.operation(f"Patient/{pid}/$break-glass", parameters)
     except WebFhirError as failure:
         if failure.status == 400:
             return offer(p, pid, reason=reason, minutes=minutes, error="ws_btg_reason_error", status=400)
         if failure.status == 404:
             return p.error(404, "ws_btg_no_patient")
         raise
-    until = next(
-        (str(x.get("valueInstant")) for x in answer.get("parameter") or [] if x.get("name") == "until"), ""
-    )
-    try:
-        until_ms = int(datetime.fromisoformat(until.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        until_ms = p.now_ms + int(minutes) * 60_000
-    GRANTS.add(p.user.account.id, pid, until_ms)
     return p.redirect(f"/workspace/patient/{pid}")
 
 

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from hygie.web.charts import fmt
 from hygie.web.fhir import WebFhirError, resources
 from hygie.web.pages import Page
-from hygie.web.workspace.access import GRANTS, cares_directly, in_team
+from hygie.web.workspace.access import cares_directly, grant_until, in_team
 from hygie.web.workspace.breakglass import offer
 from hygie.web.workspace.home import today
 from hygie.web.workspace.identity import Identity, identity
@@ -97,15 +97,15 @@ async def open_chart(p: Page, tab: str) -> ChartView | Response:
         if error.status == 404:
             return offer(p, pid)
         raise
-    until = GRANTS.until(p.user.account.id, pid, p.now_ms)
-    ask_teams = until is None and not cares_directly(patient, p.principal)
-    allergies, teams = await asyncio.gather(
+    outside = not cares_directly(patient, p.principal)  # then: a care team, or an emergency access?
+    allergies, teams, until = await asyncio.gather(
         p.fhir.search("AllergyIntolerance", [("patient", pid), ("_count", "100")]),
-        p.fhir.search("CareTeam", [("patient", pid), ("_count", "100")]) if ask_teams else _nothing(),
+        p.fhir.search("CareTeam", [("patient", pid), ("_count", "100")]) if outside else _nothing(),
+        grant_until(p.fhir, pid) if outside else _no_grant(),
     )
     found = resources(allergies)
     emergency = until is not None or (
-        ask_teams and not in_team(resources(teams), p.principal, datetime.fromtimestamp(p.now_ms / 1000, UTC))
+        outside and not in_team(resources(teams), p.principal, datetime.fromtimestamp(p.now_ms / 1000, UTC))
     )
     tz = ZoneInfo(p.settings.timezone)
     return ChartView(
@@ -121,6 +121,10 @@ async def open_chart(p: Page, tab: str) -> ChartView | Response:
 
 async def _nothing() -> dict[str, Any]:
     return {}
+
+
+async def _no_grant() -> int | None:
+    return None
 
 
 def render_chart(p: Page, view: ChartView, template: str, **values: Any) -> Response:

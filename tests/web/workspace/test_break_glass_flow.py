@@ -99,6 +99,7 @@ def test_the_banner_shows_a_grant_made_elsewhere(settings: Settings) -> None:
         portal.call(lambda: fhir.operation("Patient/bob/$break-glass", body))
         chart = inst.http.get("/workspace/patient/bob")
         assert chart.status_code == 200
-        assert "your access is temporary" in text_by_id(chart.text, "emergency-banner")
+        assert "you have access until" in text_by_id(chart.text, "emergency-banner")  # its end too
+        assert "Emergency access" in text_by_id(inst.http.get("/workspace").text, "patient-list")
         mine = inst.http.get("/workspace/patient/alice")  # her GP: no banner
         assert mine.status_code == 200 and 'id="emergency-banner"' not in mine.text

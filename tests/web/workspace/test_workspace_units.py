@@ -14,7 +14,7 @@ from hygie.auth.scopes import parse_scopes
 from hygie.auth.tokens import Principal
 from hygie.monitoring.rules import default_rules
 from hygie.web import i18n
-from hygie.web.workspace.access import Grants, cares_directly, in_team
+from hygie.web.workspace.access import _grant_until, cares_directly, in_team
 from hygie.web.workspace.alerts import rule_text
 from hygie.web.workspace.identity import RELIABILITY, group_nir, identity
 from hygie.web.workspace.readings import reading
@@ -100,14 +100,23 @@ def test_care_relationships_behind_the_emergency_banner() -> None:
     assert not in_team([{"participant": [{"member": {"reference": "Practitioner/x"}}]}], GP, now)
 
 
-def test_grants_expire_and_stay_bounded() -> None:
-    grants = Grants(size=2)
-    grants.add("acc", "p1", 2_000)
-    assert grants.until("acc", "p1", 1_000) == 2_000 and grants.until("acc", "p1", 2_000) is None
-    assert grants.until("other", "p1", 1_000) is None
-    grants.add("acc", "p2", 5_000)
-    grants.add("acc", "p3", 5_000)
-    assert grants.until("acc", "p1", 1_000) is None and grants.until("acc", "p3", 1_000) == 5_000
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (
+            [
+                {"name": "patient", "valueReference": {"reference": "Patient/p1"}},
+                {"name": "until", "valueInstant": "2026-11-23T10:00:00Z"},
+            ],
+            ("p1", 1_795_428_000_000),
+        ),
+        ([{"name": "until", "valueInstant": "not a date"}], (None, None)),
+        ([], (None, None)),
+        (["junk", {"name": "patient"}], (None, None)),
+    ],
+)
+def test_a_grant_read_from_the_api(parts: list[Any], expected: tuple[str | None, int | None]) -> None:
+    assert _grant_until(parts) == expected
 
 
 def obs(code: str, **extra: Any) -> dict[str, Any]:
