@@ -17,6 +17,7 @@ Communication is a message, not a state — deliveries use Subscriptions on the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,16 @@ def instant(at: datetime) -> str:
 def priority(alert: Alert) -> str:
     """Severity sets the start (low routine, moderate urgent, high asap); each escalation +1."""
     return PRIORITIES[min(BASE_PRIORITY[alert.severity] + alert.escalation, len(PRIORITIES) - 1)]
+
+
+def escalate(alert: Alert, by: str, now: datetime) -> Alert:
+    """A professional escalates an open alert by hand: what the rounds do when nobody acknowledges
+    it in time (escalation + 1, its time; the priority one step up), up to the highest priority."""
+    if not alert.open:
+        raise ValueError(f"only an open alert can be escalated (this one is {alert.status})")
+    if priority(alert) == PRIORITIES[-1]:
+        raise ValueError(f"the alert is at the highest priority already ({PRIORITIES[-1]})")
+    return replace(alert, escalation=alert.escalation + 1, escalated_at=now)
 
 
 def detected_issue(alert: Alert, finding: Finding, lang: str = "fr", source: str = "") -> dict[str, Any]:

@@ -1,9 +1,12 @@
-"""Alert inbox operations: ``POST [base]/Task/[id]/$acknowledge`` and ``POST [base]/Task/[id]/$resolve``.
+"""Alert inbox operations: ``POST [base]/Task/[id]/$acknowledge``, ``$resolve`` and ``$escalate``.
 
 The inbox itself is a plain FHIR search — ``GET [base]/Task?code=https://hygie.health/fhir/CodeSystem/monitoring|alert&status=requested,accepted``
 (add ``patient``, ``_sort=-priority``…) — under the caller's access policy like any search. These
-two operations move an alert along its lifecycle (:mod:`hygie.monitoring.alerts`), so that the
-transitions stay valid (a resolved alert cannot be acknowledged) and the escalation stops: the
+operations move an alert along its lifecycle (:mod:`hygie.monitoring.alerts`), so that the
+transitions stay valid (a resolved alert cannot be acknowledged) and the escalation stops;
+``$escalate`` does by hand what the rounds do when nobody acknowledges an open alert (escalation
++ 1, the priority one step up; 409 at ``stat``). An ``If-Match`` header (``W/"version"``) makes
+the transition conditional on the version the caller saw (412 otherwise). the
 caller must be allowed to read and update the Task (a professional caring for the patient); an
 alert they cannot see answers 404 like an absent one. The answer is the updated Task. Optional
 body: a Parameters resource with a ``note`` (valueString) kept on the Task.
@@ -18,10 +21,11 @@ from typing import Any
 
 from starlette.responses import Response
 
+from hygie.api.checks import parse_etag
 from hygie.api.http import FhirApi, OperationCall, OperationHandler, parse_json
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.monitoring.alert_fhir import alert_from_task, task
+from hygie.monitoring.alert_fhir import alert_from_task, escalate, task
 from hygie.monitoring.alerts import Alert, acknowledge, resolve
 from hygie.monitoring.cgm_op import cgm_operation
 from hygie.monitoring.ingest_op import ingest_operation
@@ -70,11 +74,18 @@ def _transition(step: Transition) -> OperationHandler:
         now = datetime.now(UTC).replace(microsecond=0)
         assert call.req.id is not None
 
+        if_match = call.request.headers.get("if-match")
+        expected = parse_etag(if_match) if if_match is not None else None  # 400 when malformed
+
         def work(session: Any) -> bytes:
             env = call.env(session)
             current = env.store.read("Task", call.req.id or "", for_update=True)
             if current is None or current.deleted:
                 raise FhirError.of(404, "not-found", "not_found", type="Task", id=call.req.id)
+            if expected is not None and expected != current.vid:
+                raise FhirError.of(
+                    412, "conflict", "version_conflict", expected=expected, current=current.vid
+                )
             resource = current.resource()
             try:
                 alert = alert_from_task(resource)
@@ -109,6 +120,7 @@ def operations(monitor: Monitor | None = None) -> dict[str, OperationHandler]:
     return {
         "instance:Task:$acknowledge": _transition(acknowledge),
         "instance:Task:$resolve": _transition(resolve),
+        "instance:Task:$escalate": _transition(escalate),
         "instance:Patient:$samples": samples_operation,
         "instance:Patient:$cgm-metrics": cgm_operation,
         "instance:Patient:$ingest": ingest_operation(monitor.touch if monitor is not None else None),

@@ -98,13 +98,20 @@ class WebFhir:
         await self._json("DELETE", reference, ())
 
     async def operation(
-        self, path: str, parameters: dict[str, Any] | None = None, params: Params = ()
+        self,
+        path: str,
+        parameters: dict[str, Any] | None = None,
+        params: Params = (),
+        *,
+        if_match: str | None = None,
     ) -> dict[str, Any]:
         """``POST path`` (e.g. ``Patient/1/$break-glass``) with a Parameters body, or ``GET`` when
-        ``parameters`` is None; the operation's JSON answer (``{}`` when it has no body)."""
+        ``parameters`` is None; the operation's JSON answer (``{}`` when it has no body).
+        ``if_match``: the version the page showed (``If-Match: W/"3"``)."""
+        extra = {"if-match": f'W/"{if_match}"'} if if_match else {}
         if parameters is None:
-            return await self._json("GET", path, params)
-        return await self._json("POST", path, params, parameters)
+            return await self._json("GET", path, params, extra=extra)
+        return await self._json("POST", path, params, parameters, extra=extra)
 
     async def raw(
         self,
@@ -113,9 +120,10 @@ class WebFhir:
         params: Params = (),
         body: bytes = b"",
         content_type: str = FHIR_JSON,
+        extra: dict[str, str] | None = None,
     ) -> Response:
         """The API's own response (e.g. a ZIP download to hand to the browser as it is)."""
-        headers = dict(self.headers)
+        headers = {**self.headers, **(extra or {})}
         if body:
             headers["content-type"] = content_type
         return await self.api.call(
@@ -130,10 +138,16 @@ class WebFhir:
         )
 
     async def _json(
-        self, method: str, path: str, params: Params, resource: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        params: Params,
+        resource: dict[str, Any] | None = None,
+        *,
+        extra: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         body = orjson.dumps(resource) if resource is not None else b""
-        response = await self.raw(method, path, params, body)
+        response = await self.raw(method, path, params, body, extra=extra)
         raw = await body_of(response)
         data = orjson.loads(raw) if raw.strip() else {}
         if response.status_code >= 400:

@@ -179,6 +179,36 @@ def test_acknowledge_and_resolve_through_the_api(client: TestClient) -> None:
     assert client.get(url + "/$acknowledge").status_code == 405
 
 
+def test_escalate_through_the_api(client: TestClient) -> None:
+    """``$escalate`` does what the rounds do when nobody acknowledges: escalation + 1, priority one
+    step up (high: asap → stat), until the highest; ``If-Match`` guards against a stale view."""
+    put(client, {"resourceType": "Patient", "id": "p8"})
+    run(client, lambda env: samples.write(env.store.s, spo2("p8", [85.0] * 12), now_ms=1))
+    run(client, lambda env: check_patient(env, "p8", NOW))
+    alert = client.get(ALERTS + "&patient=Patient/p8").json()["entry"][0]["resource"]
+    url = f"/fhir/Task/{alert['id']}"
+    assert alert["priority"] == "asap"
+    stale = client.post(url + "/$escalate", headers={"If-Match": 'W/"99"'})
+    assert (
+        stale.status_code == 412 and client.get(url).json()["meta"]["versionId"] == alert["meta"]["versionId"]
+    )
+    note = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "note", "valueString": "Pas de réponse du service"}],
+    }
+    up = client.post(url + "/$escalate", json=note, headers={"If-Match": f'W/"{alert["meta"]["versionId"]}"'})
+    assert up.status_code == 200, up.text
+    escalated = up.json()
+    assert escalated["priority"] == "stat" and escalated["status"] == "requested"
+    assert escalated["note"][-1]["text"] == "Pas de réponse du service"
+    assert any(e["url"].endswith("escalation") and e["valueInteger"] == 1 for e in escalated["extension"])
+    assert client.post(url + "/$escalate").status_code == 409  # stat is the highest
+    assert client.post(url + "/$acknowledge").status_code == 200
+    assert client.post(url + "/$resolve").status_code == 200
+    assert client.post(url + "/$escalate").status_code == 409  # closed
+    assert client.get(url + "/$escalate").status_code == 405
+
+
 def test_only_the_care_team_can_handle_an_alert(client: TestClient, settings: Any) -> None:
     from hygie.auth.scopes import parse_scopes
     from hygie.auth.tokens import Principal

@@ -3,15 +3,12 @@
 - **acknowledge** / **resolve** call the monitoring operations ``POST Task/[id]/$acknowledge``
   and ``$resolve`` (docs/monitoring.md), which keep the lifecycle valid (409 otherwise) and the
   optional note on the Task.
-- **escalate**: the API has no escalate operation (the rounds escalate an alert nobody
-  acknowledged, docs/monitoring.md "Alert lifecycle"). An explicit escalation does what an
-  automatic one does — the escalation count +1, its time, and the Task ``priority`` one step up
-  (routine → urgent → asap → stat, :func:`hygie.monitoring.alert_fhir.priority`) — through an
-  ordinary FHIR update of the Task (https://hl7.org/fhir/R4/http.html#update) sent in a
-  transaction with ``ifMatch`` on the version the page showed, so that an alert that changed
-  meanwhile is not overwritten (412 → the "changed meanwhile" page). The note (or, without one,
-  "escalated from the workspace") is kept on the Task with its author. An alert already at
-  ``stat`` cannot go higher (409).
+- **escalate** calls ``POST Task/[id]/$escalate`` (docs/monitoring.md): what the rounds do when
+  nobody acknowledges an alert — the escalation count +1, its time, and the Task ``priority`` one
+  step up (routine → urgent → asap → stat) — with ``If-Match`` on the version the page showed, so
+  that an alert that changed meanwhile is not overwritten (412 → the "changed meanwhile" page).
+  The note (or, without one, "escalated from the workspace") is kept on the Task with its author.
+  An alert already at ``stat`` cannot go higher (409, said so).
 
 The answer is a ``303`` back to the page the form came from (the worklist or the patient's
 chart), which shows what was done.
@@ -20,15 +17,12 @@ chart), which shows what was done.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from starlette.responses import Response
 
-from hygie.monitoring.alert_fhir import PRIORITIES, alert_from_task, priority, task
-from hygie.web.fhir import WebFhirError, body_of
+from hygie.monitoring.alert_fhir import PRIORITIES
+from hygie.web.fhir import WebFhirError
 from hygie.web.pages import Page, page
 from hygie.web.workspace.view import valid_id
 
@@ -68,38 +62,17 @@ async def alert_action(p: Page) -> Response:
 
 
 async def escalate(p: Page, task_id: str, version: str, note: str) -> Response | None:
-    current = await p.fhir.get(f"Task/{task_id}")
-    try:
-        alert = alert_from_task(current)
-    except (ValueError, KeyError, StopIteration, TypeError):
+    """``POST Task/[id]/$escalate`` with the note (or "escalated from the workspace") under
+    ``If-Match`` on the version the page showed; an alert already at the highest priority gets its
+    own page (the API would answer 409 too)."""
+    if version and not version.isdigit():
         return p.error(400)
-    seen = str((current.get("meta") or {}).get("versionId", ""))
-    if not alert.open or (version and version != seen):
-        return p.error(409, "ws_alert_changed")
-    if priority(alert) == PRIORITIES[-1]:
+    current = await p.fhir.get(f"Task/{task_id}")
+    if current.get("priority") == PRIORITIES[-1]:
         return p.error(409, "ws_escalate_highest")
-    now = datetime.now(UTC).replace(microsecond=0)
-    moved = replace(alert, escalation=alert.escalation + 1, escalated_at=now)
-    updated = task(moved, str(current.get("description") or ""))
-    entry: dict[str, Any] = {"text": note or p.t("ws_escalated_note"), "time": now.isoformat()}
-    if p.principal.fhir_user:
-        entry["authorReference"] = {"reference": p.principal.fhir_user}
-    updated["note"] = [*(current.get("note") or []), entry]
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "resource": updated,
-                "request": {"method": "PUT", "url": f"Task/{task_id}", "ifMatch": f'W/"{seen}"'},
-            }
-        ],
-    }
-    answer = await p.fhir.raw("POST", "", body=orjson.dumps(bundle))
-    if answer.status_code >= 400:
-        raw = await body_of(answer)
-        outcome = orjson.loads(raw) if raw.strip() else {}
-        raise WebFhirError(answer.status_code, outcome if isinstance(outcome, dict) else None)
+    text = note or p.t("ws_escalated_note")
+    body = {"resourceType": "Parameters", "parameter": [{"name": "note", "valueString": text}]}
+    await p.fhir.operation(f"Task/{task_id}/$escalate", body, if_match=version or None)
     return None
 
 
