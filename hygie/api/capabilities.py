@@ -7,6 +7,7 @@ parameters the query compiler supports, and the operations declared by their mod
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -40,17 +41,42 @@ BULK_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
 BULK_PATIENT_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
 BULK_GROUP_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
 BULK_IMPORT = "https://hygie.health/fhir/OperationDefinition/import"
+OPERATION_BASE = "https://hygie.health/fhir/OperationDefinition/"
 
 
-def capability_statement(settings: Settings, base: str, registry: Registry | None = None) -> dict[str, Any]:
+def capability_statement(
+    settings: Settings, base: str, registry: Registry | None = None, plugged: Iterable[str] = ()
+) -> dict[str, Any]:
     """The server's CapabilityStatement; ``registry``: the search parameters in force (custom
-    SearchParameter resources included), the official ones by default."""
+    SearchParameter resources included), the official ones by default; ``plugged``: the keys of
+    the operations the composition root plugged in (``instance:Task:$escalate``…), each declared
+    on its resource type (or at the system level) with its OperationDefinition's canonical URL."""
     statement = dict(_statement(registry or default_registry()))
     statement["implementation"] = {"description": "Hygie FHIR R4 server", "url": base}
     rest = dict(statement["rest"][0])
     rest["security"] = _security(base.removesuffix("/fhir"), bool(settings.cors_origins.strip()))
+    by_type: dict[str | None, list[str]] = {}
+    for key in sorted(set(plugged)):
+        level, _, rest_key = key.partition(":")
+        rtype, _, name = rest_key.rpartition(":") if level != "system" else ("", "", rest_key)
+        by_type.setdefault(rtype or None, []).append(name.removeprefix("$"))
+    rest["operation"] = _declare(rest["operation"], by_type.get(None, []), "")
+    rest["resource"] = [
+        {**r, "operation": _declare(r.get("operation", []), by_type[r["type"]], r["type"])}
+        if r["type"] in by_type
+        else r
+        for r in rest["resource"]
+    ]
     statement["rest"] = [rest]
     return statement
+
+
+def _declare(declared: list[dict[str, str]], names: list[str], rtype: str) -> list[dict[str, str]]:
+    """``declared`` plus each of ``names`` not declared yet (a Hygie OperationDefinition URL)."""
+    known = {o["name"] for o in declared}
+    prefix = f"{rtype}-" if rtype else ""
+    extra = [{"name": n, "definition": f"{OPERATION_BASE}{prefix}{n}"} for n in names if n not in known]
+    return [*declared, *extra]
 
 
 def _security(root: str, cors: bool) -> dict[str, Any]:

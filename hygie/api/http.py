@@ -252,7 +252,10 @@ class FhirApi:
             if method not in READ_ONLY:
                 raise FhirError.of(405, "not-supported", "method_not_allowed", method=method)
             return self._json(
-                capability_statement(self.settings, base, self.params.registry), 200, pretty, {}
+                capability_statement(self.settings, base, self.params.registry, self.operations),
+                200,
+                pretty,
+                {},
             )
         fill_path(req, segments)
         visit.req = req

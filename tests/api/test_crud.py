@@ -212,6 +212,25 @@ def test_metadata(client: TestClient) -> None:
     assert len(types) >= 140
     codes = {i["code"] for i in cs["rest"][0]["interaction"]}
     assert {"transaction", "batch", "history-system"} <= codes
+    # every operation the server answers is declared, once, where it applies
+    ops = {res["type"]: [o["name"] for o in res.get("operation", [])] for res in cs["rest"][0]["resource"]}
+    assert {"acknowledge", "resolve", "escalate"} <= set(ops["Task"])
+    assert {
+        "everything",
+        "break-glass",
+        "export",
+        "export-record",
+        "ingest",
+        "samples",
+        "cgm-metrics",
+    } <= set(ops["Patient"])
+    assert "check-interactions" in ops["MedicationRequest"] and "news2" in ops["Observation"]
+    assert all(len(names) == len(set(names)) for names in ops.values())
+    system = [o["name"] for o in cs["rest"][0]["operation"]]
+    assert {"export", "import"} <= set(system) and len(system) == len(set(system))
+    escalate = next(o for res in cs["rest"][0]["resource"] if res["type"] == "Task" for o in res["operation"]
+                    if o["name"] == "escalate")  # fmt: skip
+    assert escalate["definition"] == "https://hygie.health/fhir/OperationDefinition/Task-escalate"
 
 
 def test_summary_elements_pretty(client: TestClient) -> None:
