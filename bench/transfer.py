@@ -8,16 +8,26 @@ On a fresh database per step, each command pinned to one core (``taskset -c 0``)
 2. ``hygie export bulk`` of everything (the same export code as ``$export``);
 3. ``hygie import`` of that NDJSON into a second fresh database (ids kept: ``Store.restore``);
 4. ``hygie export record`` of five patients (median);
-5. the demo population (300 patients) loaded by ``hygie.demo.load.load_demo`` in this process.
+5. the demo population (300 patients) loaded by ``hygie.demo.load.load_demo`` in this process;
+6. in this process, on a larger corpus: the exported NDJSON copied :data:`COPIES` times under
+   distinct ids (``HYGIE_BENCH_TRANSFER_COPIES``, default 4: 69,476 resources), imported into a
+   fresh database by :class:`hygie.transfer.importer.Importer` (what ``hygie import`` and
+   ``$import`` run), then exported by the ``hygie export bulk`` command's function (the same
+   export code as ``$export``), each timed in wall-clock seconds and in CPU seconds of this
+   process (``time.process_time``: the per-core figure on a shared machine; PostgreSQL's own
+   processes are not counted in it).
 
-Times are wall-clock seconds of the whole command; the command's start-up (``hygie --help``,
-imports and schema check) is measured too and reported, so per-resource rates are given both
-raw and without it.
+Times of steps 1-4 are wall-clock seconds of the whole command; the command's start-up
+(``hygie --help``, imports and schema check) is measured too and reported, so per-resource rates
+are given both raw and without it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import statistics
 import subprocess
 import tempfile
@@ -27,6 +37,10 @@ from typing import Any
 
 from bench import server
 from bench.importer import SYNTHEA
+
+COPIES = int(os.environ.get("HYGIE_BENCH_TRANSFER_COPIES", "4"))
+# Ids of the exported corpus (server ids: 16 base32 characters), alone or in a Type/id reference.
+_ID = re.compile(rb'(?<=")((?:[A-Z][A-Za-z]+/)?[a-z2-7]{16})(?=")')
 
 
 def _run(args: list[str], env: dict[str, str]) -> float:
@@ -86,6 +100,7 @@ def run(db: str) -> dict[str, Any]:
         out["record_zip_s"] = {"median": round(median, 3), "without_startup": round(median - startup, 3),
                                "patients": len(zips)}  # fmt: skip
         out["demo_300_s"] = round(_demo(db, work), 2)
+        out["in_process"] = _in_process(db, export_dir, work, COPIES)
     finally:
         for database in (first, second):
             if database.kind == "postgresql":
@@ -117,13 +132,100 @@ def _demo(db: str, work: Path) -> float:
             database.drop()
 
 
+def _copies(export_dir: Path, out_dir: Path, copies: int) -> int:
+    """The export's NDJSON files ``copies`` times, copy k's ids (and references to them) suffixed
+    with ``c<k>``: ``copies`` times the resources, none shared. Returns the resources written."""
+    out_dir.mkdir(parents=True)
+    total = 0
+    for k in range(copies):
+        template = b"\\g<1>c" + str(k).encode()
+        for path in sorted(export_dir.glob("*.ndjson")):
+            data = _ID.sub(template, path.read_bytes())
+            (out_dir / f"{path.stem}-{k}.ndjson").write_bytes(data)
+            total += data.count(b"\n")
+    return total
+
+
+def _timed(work: Any) -> tuple[Any, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = work()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _in_process(db: str, export_dir: Path, work: Path, copies: int) -> dict[str, Any]:
+    """NDJSON import and bulk export of ``copies`` × the corpus, timed in this process."""
+    from hygie.api.context import open_storage
+    from hygie.auth.keys import load_keys
+    from hygie.settings import Settings
+    from hygie.transfer import commands_export
+    from hygie.transfer.importer import Importer
+    from hygie.transfer.readers import discover
+
+    corpus = work / "copies"
+    total = _copies(export_dir, corpus, copies)
+    database = server.fresh_database(db, "transfer3")
+    settings = Settings(database_url=database.url, keys_dir=work / "keys")
+    try:
+        storage, catalog = open_storage(settings)
+        try:
+            importer = Importer(storage, catalog, settings, audit_key=load_keys(settings.keys_dir).audit)
+            reports, wall, cpu = _timed(lambda: importer.run(discover([corpus])))
+        finally:
+            storage.close()
+        failed = [str(r.path) for r in reports if r.status != "imported"]
+        if failed:
+            raise RuntimeError(f"in-process import failed: {failed[:3]}")
+        figures: dict[str, Any] = {"resources": total, "copies": copies}
+        figures["ndjson_import"] = _cpu_rates(total, wall, cpu)
+        out_dir = work / "export-copies"
+        env = {"HYGIE_DATABASE_URL": database.url, "HYGIE_KEYS_DIR": str(settings.keys_dir)}
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                _, wall, cpu = _timed(
+                    lambda: commands_export.bulk(out_dir, None, None, None, patient_level=False, group=None)
+                )
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        exported = sum(_count_lines(out_dir).values())
+        if exported != total:
+            raise RuntimeError(f"in-process export wrote {exported} resources, expected {total}")
+        figures["export"] = _cpu_rates(total, wall, cpu)
+        return figures
+    finally:
+        if database.kind == "postgresql":
+            database.drop()
+
+
+def _cpu_rates(count: int, wall: float, cpu: float) -> dict[str, float]:
+    return {
+        "seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "per_s": round(count / wall, 1),
+        "per_cpu_s": round(count / max(cpu, 1e-9), 1),
+    }
+
+
 def describe(db: str, figures: dict[str, Any]) -> str:
     f = figures
+    p = f.get("in_process")
+    extra = (
+        f"; in process, {p['resources']:,} resources: NDJSON import {p['ndjson_import']['per_s']:,.0f}/s "
+        f"({p['ndjson_import']['per_cpu_s']:,.0f} per CPU-second), export {p['export']['per_s']:,.0f}/s "
+        f"({p['export']['per_cpu_s']:,.0f} per CPU-second)"
+        if p
+        else ""
+    )
     return (
         f"transfer/{db}: {f['resources']:,} resources; bundle import {f['bundle_import']['per_s']:,.0f}/s; "
         f"NDJSON import {f['ndjson_import']['per_s']:,.0f}/s "
         f"({f['ndjson_import']['per_s_without_startup']:,.0f}/s without start-up); "
         f"export {f['export']['per_s']:,.0f}/s ({f['export']['per_s_without_startup']:,.0f}/s); "
         f"record ZIP {f['record_zip_s']['median']} s ({f['record_zip_s']['without_startup']} s); "
-        f"demo 300 patients {f['demo_300_s']} s; command start-up {f['startup_s']} s"
+        f"demo 300 patients {f['demo_300_s']} s; command start-up {f['startup_s']} s{extra}"
     )

@@ -18,9 +18,12 @@ import orjson
 
 # A JSON number (after ``:``, ``[`` or ``,``) that a float would not write back as read:
 # fractional trailing zeros (1.50, 1.00 — but 1.0 survives), exponents, 16+ digit mantissas.
+# Possessive quantifiers (``++``, ``*+``...) wherever what follows cannot start with what they
+# consume: the same matches, without retrying shorter digit runs at every ``12:34`` of a
+# timestamp (a third of the search time on the Synthea corpus).
 _LOSSY = re.compile(
-    rb"[:\[,]\s*-?\d+(?:\.\d*[1-9]0+|\.00+|\.\d{16,}|(?:\.\d+)?[eE][+-]?\d+)\s*[,\]}]"
-    rb"|[:\[,]\s*-?\d{16,}\.\d"
+    rb"[:\[,]\s*+-?+(?:\d++(?:\.\d*[1-9]0++|\.00++|\.\d{16,}+|(?:\.\d++)?+[eE][+-]?+\d++)\s*+[,\]}]"
+    rb"|\d{16,}+\.\d)"
 )
 
 

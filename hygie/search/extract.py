@@ -154,6 +154,7 @@ def _string_value(text: str) -> tuple[str, str]:
     return fold(exact)[:MAX_STRING], exact
 
 
+@lru_cache(maxsize=8192)  # a patient's, an encounter's references recur across resources
 def parse_reference(text: str, resource_types: frozenset[str]) -> tuple[str | None, str | None]:
     """``(type, id)`` named by a reference or canonical string, or ``(None, None)``."""
     if not text or text[0] == "#" or text.startswith("urn:"):

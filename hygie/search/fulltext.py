@@ -117,21 +117,33 @@ def content_strings(resource: dict[str, Any], budget: int = CONTENT_CAP) -> list
     out: list[str] = []
     left = budget
     stack: list[Any] = [resource]
-    not_text = _NOT_TEXT.match
+    pop, push, append = stack.pop, stack.append, out.append
+    not_text, skip = _NOT_TEXT.match, _SKIP_KEYS
     while stack and left > 0:  # iterative walk: this runs on every write
-        node = stack.pop()
+        node = pop()
         if type(node) is dict:
             if "div" in node:  # a Narrative: indexed on its own
                 continue
-            node = [v for k, v in node.items() if k not in _SKIP_KEYS]
+            for key, value in node.items():
+                kind = type(value)
+                if kind is str:
+                    # only a string holding ':' or '-' can be a URL, a date or a UUID
+                    if key not in skip and (
+                        ("-" not in value and ":" not in value) or not_text(value) is None
+                    ):
+                        append(value[:left])
+                        left -= len(value) + 1
+                elif (kind is dict or kind is list) and key not in skip:
+                    push(value)
+            continue
         for value in node:
             kind = type(value)
             if kind is str:
-                if not_text(value) is None:
-                    out.append(value[:left])
+                if ("-" not in value and ":" not in value) or not_text(value) is None:
+                    append(value[:left])
                     left -= len(value) + 1
             elif kind is dict or kind is list:
-                stack.append(value)
+                push(value)
     return out
 
 
@@ -139,17 +151,32 @@ def index_row(resource: dict[str, Any], dialect: str) -> tuple[str, str] | None:
     """(narrative, other text) to store for ``resource``, or None when it has no text at all.
 
     SQLite gets space-separated stems (FTS5 indexes them as they are); PostgreSQL gets the folded
-    words, stemmed by its ``french`` configuration when it builds the ``tsvector``.
+    words, stemmed by its ``french`` configuration when it builds the ``tsvector``. The content's
+    strings are worded one by one (the same words as their space-joined text: a space separates
+    words on both paths of :func:`words`), each string's result cached: codes and displays recur.
     """
     text = resource.get("text")
     div = text.get("div") if isinstance(text, dict) else None
     narrative = words(narrative_text(div)) if isinstance(div, str) else []
-    content = words(" ".join(content_strings(resource)))
+    each = _stems if dialect == "sqlite" else _words
+    content = " ".join([found for found in map(each, content_strings(resource)) if found])
     if not narrative and not content:
         return None
     if dialect == "sqlite":
-        return " ".join(map(stem, narrative)), " ".join(map(stem, content))
-    return " ".join(narrative), " ".join(content)
+        return " ".join(map(stem, narrative)), content
+    return " ".join(narrative), content
+
+
+@lru_cache(maxsize=65536)
+def _stems(text: str) -> str:
+    """Space-separated stems of the words of one string value."""
+    return " ".join(map(stem, words(text)))
+
+
+@lru_cache(maxsize=65536)
+def _words(text: str) -> str:
+    """Space-separated folded words of one string value."""
+    return " ".join(words(text))
 
 
 # -- queries ------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ search are rebuilt from the new current version by shared code (:mod:`hygie.sear
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import UTC, tzinfo
 from typing import Any, Literal
@@ -29,8 +29,9 @@ from hygie.search.catalog import (
 from hygie.search.composite import COLUMNS as COMPOSITE_COLUMNS
 from hygie.search.extract import IndexRows, extract
 from hygie.storage.database import COPY_THRESHOLD, Session
+from hygie.storage.index_rows import Pids, stored_rows
 from hygie.storage.migrations import INDEX_TABLES
-from hygie.storage.restore import restore
+from hygie.storage.restore import restore, restore_many
 from hygie.storage.versions import Version, instant, new_id, now_ms, pack, stamp, unpack
 
 _COLUMNS = {
@@ -96,8 +97,6 @@ register(
     }
 )
 OnConflict = Literal["version", "error", "skip"]
-# Columns stored as '' when absent (primary-key members cannot be NULL).
-_NOT_NULL = {"token": (1, 2), "reference": (1, 2, 3), "quantity": (1, 2)}
 
 
 class Store:
@@ -118,6 +117,7 @@ class Store:
         self._versions: list[tuple[Any, ...]] = []
         self._rows: dict[int, list[tuple[str, list[tuple[Any, ...]]]]] = {}
         self._texts: dict[int, tuple[str, str]] = {}  # full-text rows by rk
+        self._pids = Pids(params)
         session.before_commit.append(self.flush)
 
     def flush(self) -> None:
@@ -275,6 +275,13 @@ class Store:
         (:func:`hygie.storage.restore.restore`, docs/import.md)."""
         return restore(self, rtype, resource, on_conflict=on_conflict)
 
+    def restore_many(
+        self, items: Sequence[tuple[str, dict[str, Any]]], *, on_conflict: OnConflict
+    ) -> Iterator[Version | None]:
+        """:meth:`restore` of each ``(type, resource)`` in order, yielding each result; new ids
+        are inserted in bulk (:func:`hygie.storage.restore.restore_many`)."""
+        return restore_many(self, items, on_conflict=on_conflict)
+
     # -- access policy (hygie.auth.policy, carried by the catalog) -------------------------------
     def _policy(self, alias: str = "r", permission: str = "r") -> tuple[str, tuple[Any, ...]]:
         """`` AND <condition>`` on ``alias`` for the caller's visible rows ('' when unrestricted)."""
@@ -403,24 +410,9 @@ class Store:
         self._statements.extend((_DELETE[table], (rk,)) for table in INDEX_TABLES)
 
     def _index(self, rk: int, rtype: str, rows: IndexRows) -> None:
-        params = self.params
-        for table in INDEX_TABLES:
-            table_rows: Iterable[tuple[Any, ...]] = getattr(rows, table)
-            out = []
-            fill = _NOT_NULL.get(table, ())
-            for row in table_rows:
-                pid = params.get((rtype, row[0]))
-                if pid is None:
-                    continue
-                values = list(row[1:])
-                for i in fill:
-                    if values[i - 1] is None:
-                        values[i - 1] = ""
-                if table == "reference" and values[2] == f"{values[0]}/{values[1]}":
-                    values[2] = ""  # a plain Type/id: the url adds nothing (stored three times)
-                out.append((rk, pid, *values))
-            if out:  # '' for None can make two rows one: keep each once
-                self._rows.setdefault(rk, []).append((table, list(dict.fromkeys(out))))
+        stored = stored_rows(rk, self._pids.of(rtype), rows)
+        if stored:
+            self._rows.setdefault(rk, []).extend(stored)
 
     # -- history ---------------------------------------------------------------------------
     def history(

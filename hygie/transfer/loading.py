@@ -100,24 +100,75 @@ def load_resources(
     progress: Progress | None = None,
 ) -> Counts:
     """Load ``(position, resource)`` pairs (NDJSON line numbers, Bundle entry indexes) in the
-    current transaction. The first bad one raises :class:`LineError` naming its position."""
+    current transaction. The first bad one raises :class:`LineError` naming its position.
+
+    Resources are validated as they are read and stored by batches of :data:`FLUSH_EVERY`
+    (:meth:`~hygie.storage.store.Store.restore_many`: new ids in one statement); a bad line, or
+    an unreadable one, first stores the lines before it, so that the error reported is the
+    first in the file's order, whatever its kind.
+    """
     counts = counts if counts is not None else Counts()
-    pending = 0
-    for position, resource in resources:
+    batch: list[tuple[int, str, dict[str, Any]]] = []
+    source = iter(resources)
+    while True:
         try:
-            rtype, version = load_resource(env, resource, on_conflict)
+            item = next(source)
+        except StopIteration:
+            break
+        except Exception:  # an unreadable line (or file): the lines before it come first
+            _store(env, batch, on_conflict, counts, where)
+            raise
+        position, resource = item
+        try:
+            rtype, body = checked(resource)
         except FhirError as error:
+            _store(env, batch, on_conflict, counts, where)
             raise LineError(position, error, where) from error
-        counts.add(rtype, version)
-        pending += 1
-        if pending >= FLUSH_EVERY:
+        batch.append((position, rtype, body))
+        if len(batch) >= FLUSH_EVERY:
+            _store(env, batch, on_conflict, counts, where)
             env.store.flush()
             if progress is not None:
-                progress(pending)
-            pending = 0
-    if progress is not None and pending:
-        progress(pending)
+                progress(len(batch))
+            batch = []
+    _store(env, batch, on_conflict, counts, where)
+    if progress is not None and batch:
+        progress(len(batch))
     return counts
+
+
+def _store(
+    env: Env,
+    batch: list[tuple[int, str, dict[str, Any]]],
+    on_conflict: OnConflict,
+    counts: Counts,
+    where: str,
+) -> None:
+    """Store validated resources in order: runs of resources with an id restored together, the
+    others created with a server id."""
+    start = 0
+    while start < len(batch):
+        position, rtype, body = batch[start]
+        if "id" not in body:
+            try:
+                version: Version | None = env.store.create(rtype, body)
+            except FhirError as error:
+                raise LineError(position, error, where) from error
+            counts.add(rtype, version)
+            start += 1
+            continue
+        end = start + 1
+        while end < len(batch) and "id" in batch[end][2]:
+            end += 1
+        run = batch[start:end]
+        done = 0
+        try:
+            for version in env.store.restore_many([(t, b) for _, t, b in run], on_conflict=on_conflict):
+                counts.add(run[done][1], version)
+                done += 1
+        except FhirError as error:
+            raise LineError(run[done][0], error, where) from error
+        start = end
 
 
 def load_bundle(
