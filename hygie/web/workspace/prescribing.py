@@ -337,3 +337,56 @@ def may_prescribe(codes: set[str]) -> bool:
     """True when a profession of the prescriber prescribes medicines, or when none is recorded
     (an installation without PractitionerRoles: the access policy alone decides)."""
     return not codes or bool(codes & PRESCRIBERS.keys())
+
+
+# --- earlier prescriptions and their renewal --------------------------------------------------------
+
+MAX_HISTORY = 10  # earlier prescriptions listed on the screen
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """One earlier prescription of the prescriber: the orders signed together."""
+
+    number: str
+    authored: str  # FHIR dateTime of the signature
+    orders: tuple[dict[str, Any], ...]
+
+
+def signed_prescriptions(orders: list[dict[str, Any]]) -> list[Signed]:
+    """The prescriber's signed prescriptions among ``orders`` (their MedicationRequests), the
+    latest first, by ``groupIdentifier``; drafts and orders entered in error are left out."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for order in orders:
+        group = order.get("groupIdentifier") or {}
+        number = group.get("value") if isinstance(group, dict) else None
+        if (
+            group.get("system") == GROUP_SYSTEM
+            and isinstance(number, str)
+            and GROUP.match(number)
+            and order.get("status") not in ("draft", "entered-in-error")
+        ):
+            groups.setdefault(number, []).append(order)
+    found = [
+        Signed(number, str(max(str(o.get("authoredOn") or "") for o in group)), tuple(group))
+        for number, group in groups.items()
+    ]
+    return sorted(found, key=lambda s: (s.authored, s.number), reverse=True)[:MAX_HISTORY]
+
+
+def renewal(order: dict[str, Any], *, requester: str, now: str) -> dict[str, Any]:
+    """A new draft renewing ``order``: the same drug, dosage and duration, ``priorPrescription``
+    pointing at it (https://hl7.org/fhir/R4/medicationrequest-definitions.html#MedicationRequest.priorPrescription)."""
+    draft: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "order",
+        "subject": order["subject"],
+        "authoredOn": now,
+        "requester": {"reference": requester},
+        "priorPrescription": {"reference": f"MedicationRequest/{order['id']}"},
+    }
+    for key in ("medicationCodeableConcept", "medicationReference", "dosageInstruction", "dispenseRequest"):
+        if key in order:
+            draft[key] = order[key]
+    return draft

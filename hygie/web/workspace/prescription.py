@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 import anyio.to_thread
 import orjson
@@ -52,6 +53,7 @@ from hygie.web.workspace.prescribing import (
     UNITS,
     Card,
     Dose,
+    Signed,
     cards,
     dose_errors,
     dose_form,
@@ -60,13 +62,16 @@ from hygie.web.workspace.prescribing import (
     may_prescribe,
     missing_reasons,
     professions,
+    renewal,
     signature_bundle,
+    signed_prescriptions,
     with_dose,
 )
 from hygie.web.workspace.summary import dosage, medication
-from hygie.web.workspace.view import valid_id
+from hygie.web.workspace.view import valid_id, when
 
-NOTICES = ("added", "changed", "removed", "signed")
+NOTICES = ("added", "changed", "removed", "signed", "renewed")
+MAX_ORDERS = 100  # my latest orders for the patient, read for the earlier prescriptions
 
 
 @dataclass(slots=True)
@@ -77,6 +82,7 @@ class Screen:
     evaluation: Evaluation
     current: list[dict[str, Any]]  # the current MedicationRequests and MedicationStatements
     may: bool  # whether the signed-in professional's profession prescribes medicines
+    history: list[Signed]  # my earlier prescriptions for this patient, the latest first
     reasons: dict[str, str] = field(default_factory=dict)  # finding key → override reason posted
 
     def cards(self, lang: str) -> tuple[list[Card], list[Card]]:
@@ -104,10 +110,14 @@ async def gather(p: Page, view: ChartView, me: str) -> Screen:
     reads = [p.fhir.search(*_split(url)) for url in wanted.values()]
     mine = [("patient", view.id), ("status", "draft"), ("requester", me), ("_count", str(MAX_DRAFTS))]
     roles = [("practitioner", me), ("_count", "20")]
+    earlier = [("patient", view.id), ("requester", me), ("_sort", "-authoredon"), ("_count", str(MAX_ORDERS))]
     found = await asyncio.gather(
-        *reads, p.fhir.search("MedicationRequest", mine), p.fhir.search("PractitionerRole", roles)
+        *reads,
+        p.fhir.search("MedicationRequest", mine),
+        p.fhir.search("PractitionerRole", roles),
+        p.fhir.search("MedicationRequest", earlier),
     )
-    bundles, drafts = list(found[:-2]), resources(found[-2])
+    bundles, drafts = list(found[:-3]), resources(found[-3])
     await anyio.to_thread.run_sync(knowledge)  # loaded once per process, off the event loop
     orders = {f"MedicationRequest/{d['id']}": d for d in drafts if isinstance(d.get("id"), str)}
     evaluation = evaluate(view.patient, bundles, orders.items(), today(p))
@@ -117,7 +127,8 @@ async def gather(p: Page, view: ChartView, me: str) -> Screen:
     current = requests + [  # a statement of an order listed is that order being taken: once
         s for s in statements if not any(b.get("reference") in ordered for b in s.get("basedOn") or [])
     ]
-    return Screen(orders, evaluation, current, may_prescribe(professions(resources(found[-1]))))
+    may = may_prescribe(professions(resources(found[-2])))
+    return Screen(orders, evaluation, current, may, signed_prescriptions(resources(found[-1])))
 
 
 def _show(
@@ -140,6 +151,11 @@ def _show(
         for ref, d in sorted(screen.drafts.items(), key=lambda kv: str(kv[1].get("authoredOn") or ""))
     ]
     treatments = [(medication(r), dosage(r)) for r in screen.current]
+    tz = ZoneInfo(p.settings.timezone)
+    history = [
+        {"number": s.number, "when": when(s.authored, p.lang, tz), "drugs": [medication(o) for o in s.orders]}
+        for s in screen.history
+    ]
     return render_chart(
         p,
         view,
@@ -152,6 +168,7 @@ def _show(
         cards=new,
         current_cards=rest,
         treatments=treatments,
+        history=history,
         reasons=override_reasons(p.lang if p.lang in ("fr", "en") else "fr"),
         units=UNITS,
         times=TIMES_PER_DAY,
@@ -181,6 +198,8 @@ async def prescription(p: Page) -> Response:
         return await _change(p, view, screen, action)
     if action == "sign":
         return await _sign(p, view, screen, me)
+    if action == "renew":
+        return await _renew(p, view, screen, me)
     return p.error(400)
 
 
@@ -262,6 +281,31 @@ async def _sign(p: Page, view: ChartView, screen: Screen, me: str) -> Response:
         data = orjson.loads(raw) if raw.strip().startswith(b"{") else None
         raise WebFhirError(answer.status_code, data if isinstance(data, dict) else None)
     return p.redirect(f"/workspace/patient/{view.id}/prescription?done=signed&group={group}#tab-title")
+
+
+async def _renew(p: Page, view: ChartView, screen: Screen, me: str) -> Response:
+    """New drafts copying the orders of one of my earlier prescriptions (one transaction)."""
+    number = p.form.get("number")
+    chosen = next((s for s in screen.history if s.number == number), None)
+    if chosen is None:
+        return _show(p, view, screen, status=409, error="ws_rx_error_gone")
+    if len(screen.drafts) + len(chosen.orders) > MAX_DRAFTS:
+        return _show(p, view, screen, status=400, error="ws_rx_error_too_many")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    entries = [
+        {
+            "resource": renewal(o, requester=me, now=now),
+            "request": {"method": "POST", "url": "MedicationRequest"},
+        }
+        for o in chosen.orders
+    ]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    answer = await p.fhir.raw("POST", "", body=orjson.dumps(bundle))
+    raw = await body_of(answer)
+    if answer.status_code != 200:
+        data = orjson.loads(raw) if raw.strip().startswith(b"{") else None
+        raise WebFhirError(answer.status_code, data if isinstance(data, dict) else None)
+    return p.redirect(_back(view, "renewed"))
 
 
 PAGES = [prescription]

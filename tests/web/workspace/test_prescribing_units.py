@@ -173,3 +173,40 @@ def role(code: str, system: str = G15, active: bool = True) -> dict[str, object]
 def test_who_may_prescribe(roles: list[dict[str, object]], codes: set[str], may: bool) -> None:
     assert rx.professions(roles) == codes
     assert rx.may_prescribe(codes) is may
+
+
+def order(oid: str, number: str | None, authored: str, status: str = "active") -> dict[str, object]:
+    found: dict[str, object] = {
+        "resourceType": "MedicationRequest",
+        "id": oid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": authored,
+        "medicationCodeableConcept": {"text": oid},
+        "dosageInstruction": [{"text": "1 par jour"}],
+    }
+    if number is not None:
+        found["groupIdentifier"] = {"system": rx.GROUP_SYSTEM, "value": number}
+    return found
+
+
+def test_earlier_prescriptions_grouped_latest_first_and_renewed() -> None:
+    a, b = "a" * 16, "b" * 16
+    orders = [
+        order("o1", a, "2026-11-01T08:00:00+00:00"),
+        order("o2", a, "2026-11-01T08:00:00+00:00", status="completed"),
+        order("o3", b, "2026-11-20T08:00:00+00:00"),
+        order("o4", b, "2026-11-20T08:00:00+00:00", status="entered-in-error"),  # left out
+        order("o5", None, "2026-11-21T08:00:00+00:00"),  # not signed on the screen: no number
+        order("o6", "not-hex", "2026-11-22T08:00:00+00:00"),
+        order("o7", "c" * 16, "2026-11-22T08:00:00+00:00", status="draft"),
+    ]
+    found = rx.signed_prescriptions(orders)
+    assert [(s.number, [o["id"] for o in s.orders]) for s in found] == [(b, ["o3"]), (a, ["o1", "o2"])]
+    many = [order(f"x{n}", f"{n:016x}", f"2026-10-{n + 1:02d}T08:00:00+00:00") for n in range(15)]
+    assert len(rx.signed_prescriptions(many)) == rx.MAX_HISTORY
+    draft = rx.renewal(orders[0], requester="Practitioner/gp", now="t")
+    assert draft["status"] == "draft" and draft["priorPrescription"] == {"reference": "MedicationRequest/o1"}
+    assert draft["dosageInstruction"] == orders[0]["dosageInstruction"] and "id" not in draft
+    assert "groupIdentifier" not in draft and draft["requester"] == {"reference": "Practitioner/gp"}

@@ -207,6 +207,19 @@ def test_find_add_check_and_sign_with_a_reason(settings: Settings) -> None:
         for other in ("0123456789abcdef", "not-a-number", number.upper()):
             assert inst.http.get(f"{PAGE}/{other}").status_code == 404
 
+        # renewing it: new drafts with the same drug and dosage, pointing at the signed order
+        assert f'id="signed-{number}"' in after.text and "KARDEGIC 75 mg" in text_by_id(
+            after.text, "history-list"
+        )
+        renewed = post(inst, after.text, f"renew-{number}")
+        assert renewed.status_code == 303 and "done=renewed" in renewed.headers["location"]
+        (again,) = drafts(inst)
+        assert again["priorPrescription"] == {"reference": f"MedicationRequest/{draft['id']}"}
+        assert again["dosageInstruction"] == active["dosageInstruction"] and again["id"] != draft["id"]
+        assert again["medicationCodeableConcept"] == active["medicationCodeableConcept"]
+        unknown = post(inst, after.text, f"renew-{number}", number="0123456789abcdef")
+        assert unknown.status_code == 409 and len(drafts(inst)) == 1
+
 
 def test_allergy_and_kidney_findings_remove_and_change_the_dose(settings: Settings) -> None:
     with installation(settings) as inst:
