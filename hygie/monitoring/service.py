@@ -172,7 +172,13 @@ def alerts_of(env: Env, patient: str, now: datetime) -> list[Alert]:
 
 
 def check_patient(env: Env, patient: str, now: datetime, lang: str = "fr") -> list[Action]:
-    """Evaluate one patient and write the resulting alerts; the actions taken."""
+    """Evaluate one patient and write the resulting alerts; the actions taken.
+
+    The patient's row is locked first (PostgreSQL ``FOR UPDATE``; SQLite has one writer at a
+    time): checks of the same patient at once — after an upload and in the periodic round, or in
+    two server processes — run one after the other, so the second sees the alerts the first
+    raised instead of raising them again."""
+    env.store.read("Patient", patient, for_update=True)
     goals = [v.resource() for v in find(env, "Goal", [("patient", f"Patient/{patient}")], limit=100)]
     rules = rules_for(goals)
     by_id = {r["id"]: r for r in rules}

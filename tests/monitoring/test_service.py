@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -147,6 +148,30 @@ def test_the_background_round_finds_who_to_check(client: TestClient) -> None:
     assert asyncio.run(round_trip()) == 1
     assert client.get(ALERTS + "&patient=Patient/p4").json()["total"] == 1
     assert client.get(ALERTS + "&patient=Patient/p5").json()["total"] == 0
+
+
+def test_concurrent_checks_of_one_patient_raise_one_alert(client: TestClient) -> None:
+    """The check after an upload and the periodic round (or two server processes) may check the
+    same patient at once: on PostgreSQL both used to read "no open alert" and raise it twice."""
+    put(client, {"resourceType": "Patient", "id": "p9"})
+    run(client, lambda env: samples.write(env.store.s, spo2("p9", [85.0] * 12), now_ms=1))
+    api = api_of(client)
+    sqlite = api.settings.database_url.startswith("sqlite")  # one writer at a time: no overlap
+    start = threading.Barrier(1 if sqlite else 4)
+
+    def check() -> None:
+        def work(session: Any) -> None:
+            start.wait(timeout=30)  # every transaction is open before any checks
+            check_patient(api._env(session, "http://testserver/fhir", "fr"), "p9", NOW)
+
+        api.db.run_sync(work)
+
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert client.get(ALERTS + "&patient=Patient/p9").json()["total"] == 1
 
 
 def test_acknowledge_and_resolve_through_the_api(client: TestClient) -> None:
