@@ -17,9 +17,11 @@ Who sees what (docs/security.md):
   Groups and Lists, which gather several patients, are not shown to patients.
 - A patient's record is their Patient compartment (R4 CompartmentDefinition) plus the resources
   of :data:`ATTACHED` types whose ``patient`` parameter names them (a Task for them, a Device
-  they carry). Types that can carry anybody's data with nothing saying whose (:data:`PRIVATE`:
-  Binary, Bundle, MessageHeader…) are neither reference data nor anybody's record: only system
-  scopes without a launch patient reach them. Reference data is every other type.
+  they carry, a Binary whose ``securityContext`` is them). Types that can carry anybody's data
+  with nothing saying whose (:data:`PRIVATE`: Bundle, MessageHeader…), and attached resources
+  naming no patient (a Binary without a patient ``securityContext``), are neither reference data
+  nor anybody's record: only system scopes without a launch patient reach them. Reference data
+  is every other type.
 - **professionals**: reference data, plus the compartments of the patients they care for — managed
   by their organisation (``Patient.managingOrganization``), whose GP they are
   (``Patient.generalPractitioner``: them or their organisation), or whose CareTeam they (or their
@@ -71,12 +73,13 @@ CONFIGURATION = (
     "SearchParameter",
     "StructureDefinition",
 )
-# Outside the Patient compartment, but their ``patient`` parameter names whose data they are.
-ATTACHED = ("Contract", "Device", "GuidanceResponse", "Task")
+# Outside the Patient compartment, but their ``patient`` parameter names whose data they are
+# (Binary: Hygie's ``patient`` parameter, its ``securityContext``, hygie.search.catalog.BUILTIN).
+# Without a patient they are nobody's record: system clients only (Device: reference data).
+ATTACHED = ("Binary", "Contract", "Device", "GuidanceResponse", "Task")
 ATTACHED_SHARED_WHEN_FREE = ("Device",)  # a device worn by nobody is reference data
 # May carry anybody's data with no parameter saying whose: system scopes only.
 PRIVATE = (
-    "Binary",
     "Bundle",
     "EnrollmentResponse",
     "Linkage",

@@ -84,6 +84,20 @@ BUILTIN: tuple[dict[str, Any], ...] = (
         " | Consent.provision.provision.where(type = 'deny').actor.reference"
         " | Consent.provision.provision.provision.where(type = 'deny').actor.reference",
     },
+    {
+        "resourceType": "SearchParameter",
+        "url": "https://hygie.health/fhir/SearchParameter/Binary-patient",
+        "name": "patient",
+        "status": "active",
+        "description": "The patient a Binary's securityContext names (the access policy reads it: "
+        "such a Binary is part of that patient's record; a Binary naming no patient is for system "
+        "clients only). https://hl7.org/fhir/R4/binary-definitions.html#Binary.securityContext",
+        "code": "patient",
+        "base": ["Binary"],
+        "type": "reference",
+        "target": ["Patient"],
+        "expression": "Binary.securityContext",
+    },
 )
 
 

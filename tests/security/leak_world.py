@@ -28,9 +28,10 @@ PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 # Types the policy treats as reference data (any authenticated user with a grant reads them).
 SHARED = frozenset({"Organization", "Practitioner", "Medication", "Device"})
 # Types that may carry anybody's data and belong to no compartment: system clients only.
-PRIVATE = frozenset({"Binary", "Bundle"})
-# Types outside the R4 Patient compartment that point at a patient (``patient`` parameter).
-ATTACHED = frozenset({"Task", "Device"})
+PRIVATE = frozenset({"Bundle"})
+# Types outside the R4 Patient compartment that point at a patient (``patient`` parameter; for a
+# Binary, its ``securityContext``); without one they are for system clients only, like PRIVATE.
+ATTACHED = frozenset({"Task", "Device", "Binary"})
 # R4 Patient compartment member types used in the world.
 MEMBERS = frozenset(
     {"Patient", "Observation", "Encounter", "Condition", "Consent", "CareTeam", "Provenance", "Group", "List"}
@@ -422,6 +423,26 @@ class World:
                 "contentType": "text/plain",
                 "data": base64.b64encode(b"biopsy report of Bravo").decode(),
             }
+        )
+        b.add(  # a document of pat-b1's record (securityContext): readable with it, by its carers
+            {
+                "resourceType": "Binary",
+                "id": "bin-b1-ctx",
+                "contentType": "text/plain",
+                "securityContext": _ref("Patient/pat-b1"),
+                "data": base64.b64encode(b"scan of Bravo's knee").decode(),
+            },
+            [("patient", "Patient/pat-b1")],
+            attached=["pat-b1"],
+        )
+        b.add(  # one whose securityContext is not a patient: nobody's record, system clients only
+            {
+                "resourceType": "Binary",
+                "id": "bin-b1-doc",
+                "contentType": "text/plain",
+                "securityContext": _ref("Observation/obs-b1-focus"),
+                "data": base64.b64encode(b"annex of Bravo").decode(),
+            },
         )
         b.add(
             {

@@ -105,6 +105,8 @@ def rich_record() -> list[dict[str, Any]]:
          ]},
         {"resourceType": "Binary", "id": "bin-1", "contentType": "application/pdf",
          "data": base64.b64encode(PDF_BYTES).decode()},
+        {"resourceType": "Binary", "id": "bin-2", "contentType": "application/pdf",
+         "securityContext": subject, "data": base64.b64encode(PDF_BYTES).decode()},
         {"resourceType": "DocumentReference", "id": "doc-1", "status": "current", "subject": subject,
          "date": "2024-05-02T10:00:00+02:00", "author": [{"reference": "Practitioner/pr-a"}],
          "content": [{"attachment": {"contentType": "text/plain", "title": "Lettre ../../etc/passwd",
@@ -212,7 +214,7 @@ def test_zip_layout_manifest_and_current_versions(world: TestClient) -> None:
     assert ids(archive, "Organization") == ["orgA"]  # Patient.managingOrganization, Location's org
     assert ids(archive, "Location") == ["loc-1"]
     assert ids(archive, "Medication") == ["med-1"]
-    assert ids(archive, "Binary") == ["bin-1"]  # the operator may read Binary
+    assert ids(archive, "Binary") == ["bin-1", "bin-2"]  # attached (bin-1) or in the record (bin-2)
     assert "fhir/PractitionerRole.ndjson" not in names  # nothing points to it
     # current versions exactly as the server serves them (id, versionId, lastUpdated, content)
     for rtype in ("Patient", "Condition", "Observation", "Medication", "DocumentReference"):
@@ -222,7 +224,7 @@ def test_zip_layout_manifest_and_current_versions(world: TestClient) -> None:
     assert ndjson(archive, "Patient")[0]["meta"]["versionId"] == "2"
     # documents decoded, with harmless names
     documents = sorted(n for n in names if n.startswith("documents/"))
-    assert len(documents) == 2
+    assert len(documents) == 3 and "documents/binary-bin-2.pdf" in documents  # bin-2: no document names it
     for name in documents:
         assert name.count("/") == 1 and ".." not in name and all(c.isalnum() or c in "._-/" for c in name)
     assert {archive.read(n) for n in documents} == {LETTER, PDF_BYTES}
@@ -329,7 +331,9 @@ def test_a_patient_exports_their_own_record_only(world: TestClient, settings: Se
         assert mine.status_code == 200, mine.text
         archive = open_zip(mine.content)
         assert ids(archive, "Patient") == ["pat-1"]
-        assert ids(archive, "Binary") == []  # Binary is for system clients only (hygie.auth.policy)
+        # a Binary naming no patient is for system clients only; one whose securityContext is
+        # the patient is part of their record (hygie.auth.policy)
+        assert ids(archive, "Binary") == ["bin-2"]
         assert ids(archive, "Practitioner") == ["pr-a"]  # reference data is readable by patients
         other = me.get("/fhir/Patient/pat-3/$export-record")
         absent = me.get("/fhir/Patient/nobody/$export-record")

@@ -3,8 +3,8 @@
 DocumentReference (https://hl7.org/fhir/R4/documentreference.html) lists the documents; each
 ``content.attachment`` (https://hl7.org/fhir/R4/datatypes.html#Attachment) is downloaded from
 ``/portal/documents/{id}/{n}`` (ids only in the URL) exactly as stored: the inline ``data``
-decoded, or the ``Binary`` its ``url`` names when the account may read it (patient accounts do
-not read Binary resources: docs/portability.md). The download is read through ``p.fhir`` (the
+decoded, or the ``Binary`` its ``url`` names when the account may read it (a Binary whose
+``securityContext`` names the patient: docs/portability.md). The download is read through ``p.fhir`` (the
 access policy and the audit trail): a document of a record the account may not see is a 404.
 """
 
@@ -151,7 +151,7 @@ async def _content(p: Page, attachment: dict[str, Any]) -> bytes | None:
     try:
         binary = await p.fhir.get(url)
     except WebFhirError:
-        return None  # patient accounts do not read Binary resources (docs/portability.md)
+        return None  # a Binary naming no patient is for system clients (docs/portability.md)
     return await _content(p, {"data": binary.get("data")}) if isinstance(binary.get("data"), str) else None
 
 

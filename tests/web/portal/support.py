@@ -219,7 +219,21 @@ def record() -> list[dict[str, Any]]:
                     }
                 },
                 {"attachment": {"contentType": "application/pdf", "url": "Binary/scan-1", "title": "Scan"}},
+                {"attachment": {"contentType": "application/pdf", "url": "Binary/scan-2", "title": "Radio"}},
             ],
+        },
+        {  # a file of alice's record (securityContext): hers to download
+            "resourceType": "Binary",
+            "id": "scan-2",
+            "contentType": "application/pdf",
+            "securityContext": _patient("alice"),
+            "data": base64.b64encode(PDF).decode(),
+        },
+        {  # a file naming no patient: for system clients only
+            "resourceType": "Binary",
+            "id": "scan-1",
+            "contentType": "application/pdf",
+            "data": base64.b64encode(PDF).decode(),
         },
         {
             "resourceType": "DocumentReference",

@@ -32,6 +32,9 @@ def test_documents_are_listed_and_downloaded_as_stored(settings: Settings) -> No
         # A Binary the patient's account may not read: a page that says so, not the file
         scan = inst.http.get("/portal/documents/doc-alice/2")
         assert scan.status_code == 404 and "This file cannot be downloaded here." in scan.text
+        # A Binary whose securityContext is her record: hers
+        radio = inst.http.get("/portal/documents/doc-alice/3")
+        assert radio.status_code == 200 and radio.content == PDF
 
 
 def test_only_the_documents_of_the_record_shown(settings: Settings) -> None:
@@ -41,7 +44,7 @@ def test_only_the_documents_of_the_record_shown(settings: Settings) -> None:
         for path in (
             "/portal/documents/doc-bob/0",  # another patient's: as if it did not exist
             "/portal/documents/doc-charlie/0",  # a record alice acts for, but not the one shown
-            "/portal/documents/doc-alice/3",
+            "/portal/documents/doc-alice/4",
             "/portal/documents/nothing/0",
             "/portal/documents/a%2Fb/0",
         ):
