@@ -60,6 +60,7 @@ def create_app(
         api.operations.update(transfer.operations())  # Bulk Data, portability (hygie/transfer)
         api.operations["type:Observation:$news2"] = pure_operation(news2_operation)  # hygie/monitoring
         api.operations.update(cds.operations())  # MedicationRequest/$check-interactions (hygie/cds)
+        cds.warm_up()  # the medication knowledge base and drug search, loaded in the background
         monitor = monitoring.start(api)  # alert rounds (HYGIE_MONITORING_INTERVAL_SECONDS)
         api.operations.update(monitoring.operations(monitor))  # $ingest, alert inbox, $samples…
         await transfer.start(api)

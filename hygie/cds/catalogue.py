@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+import threading
 from dataclasses import dataclass
 
 from hygie.cds.knowledge import Knowledge
@@ -45,8 +46,16 @@ class _Index:
     postings: dict[str, frozenset[int]]  # word → the rows it appears in
 
 
-@functools.cache
+_building = threading.Lock()  # a search arriving during the warm-up waits for it
+
+
 def _index(kb: Knowledge) -> _Index:
+    with _building:
+        return _build(kb)
+
+
+@functools.cache
+def _build(kb: Knowledge) -> _Index:
     current = max((str(p.get("y") or "") for p in kb.products.values()), default="")
     found = []
     for cis, item in kb.products.items():
@@ -67,6 +76,12 @@ def _index(kb: Knowledge) -> _Index:
         tuple(sorted(postings)),
         {word: frozenset(rows) for word, rows in postings.items()},
     )
+
+
+def prepare(kb: Knowledge) -> None:
+    """Build the search index now (about 1 s, once per knowledge base) rather than at the first
+    search."""
+    _index(kb)
 
 
 def _starting(index: _Index, prefix: str) -> set[int]:

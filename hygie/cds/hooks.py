@@ -36,7 +36,7 @@ from hygie.api.audit_trail import request_id
 from hygie.api.http import FhirApi, language, parse_json
 from hygie.cds.cards import card
 from hygie.cds.clients import verify_jwt
-from hygie.cds.hooks_evaluate import evaluate, knowledge, shown
+from hygie.cds.hooks_evaluate import evaluate, knowledge, shown, warm_up
 from hygie.cds.hooks_feedback import parse_feedback, record_feedback, store_cards
 from hygie.cds.hooks_operation import operations
 from hygie.cds.hooks_prefetch import TEMPLATES, Reader, gather
@@ -45,7 +45,7 @@ from hygie.errors import error_response, unexpected
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 
-__all__ = ["SERVICES", "CdsHooks", "discovery_document", "operations", "routes"]
+__all__ = ["SERVICES", "CdsHooks", "discovery_document", "operations", "routes", "warm_up"]
 MAX_BODY_BYTES = 4 * 1024 * 1024  # and never above HYGIE_MAX_BODY_BYTES
 JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
 BUNDLE_KEYS = tuple(k for k in TEMPLATES if k != "patient")

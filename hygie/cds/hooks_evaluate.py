@@ -14,21 +14,47 @@ same reference as a draft counts once, as the draft.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from hygie.cds import catalogue
 from hygie.cds.engine import check, load_knowledge
 from hygie.cds.facts import bundle_resources, current_items, drug_item, medication_index, patient_facts
 from hygie.cds.findings import Finding, sort_key
 from hygie.cds.model import DrugItem, PatientFacts
 
+_loading = threading.Lock()  # a caller arriving during the warm-up waits for it, not loads again
 
-@functools.cache
+
 def knowledge() -> Any:
     """The medication knowledge base, loaded once per process."""
+    with _loading:
+        return _knowledge()
+
+
+@functools.cache
+def _knowledge() -> Any:
     return load_knowledge()
+
+
+_warming: list[threading.Thread] = []
+
+
+def warm_up() -> None:
+    """Load the knowledge base and the drug-search index in a background thread, once per
+    process (about 2 s of CPU): the first check or prescription page then does not wait for it."""
+    if _warming:
+        return
+
+    def load() -> None:
+        catalogue.prepare(knowledge())
+
+    thread = threading.Thread(target=load, name="hygie-cds-warm-up", daemon=True)
+    _warming.append(thread)
+    thread.start()
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,3 +56,15 @@ def test_atc_only_for_a_single_substance() -> None:
     assert aspirin.atc == "B01AC06"
     combination = next(p for p in catalogue.search(kb, "amoxicilline clavulanique") if len(p.substances) == 2)
     assert combination.atc is None
+
+
+def test_the_server_warms_the_knowledge_and_the_search_up_once() -> None:
+    from hygie.cds import hooks_evaluate
+
+    hooks_evaluate.warm_up()
+    hooks_evaluate.warm_up()  # once per process
+    assert len(hooks_evaluate._warming) == 1
+    hooks_evaluate._warming[0].join(timeout=120)
+    assert not hooks_evaluate._warming[0].is_alive()
+    assert hooks_evaluate._knowledge.cache_info().currsize == 1
+    assert catalogue._build.cache_info().currsize >= 1  # built: the first search does not wait
