@@ -23,19 +23,18 @@ belong to the next ``_since`` export), so consecutive ``_since`` exports neither
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-import orjson
-
-from hygie.api.audit_trail import patients_referenced
 from hygie.api.context import Env
 from hygie.api.search import compile_where
 from hygie.fhir.searchparams import compartment_params
 from hygie.search.catalog import visible
+from hygie.search.fulltext import bind
 from hygie.search.query import Sql, local_reference, one_of
-from hygie.storage.store import unpack
+from hygie.transfer.bulk_files import PageWriter
 from hygie.transfer.bulk_request import ExportRequest
 
 NDJSON = "application/fhir+ndjson"
@@ -170,7 +169,13 @@ class Chunk:
     """One step of an export: read the next page of the current type and append it to its file.
 
     ``run(env)`` is meant to run inside one read transaction; it returns False once every type
-    is done. Files are opened in append mode, so a process can resume a page at a time."""
+    is done. Files are opened in append mode, so a process can resume a page at a time.
+
+    A page costs one query: its keys (an index range scan in key order), then their bodies,
+    fetched in binary on PostgreSQL (:meth:`Session.all_binary`). The stored bodies already hold
+    ``id`` and ``meta`` (``versionId``, ``lastUpdated``), so each is written as it was stored,
+    once decompressed: no parsing, no re-serialising. The decompression, the writes and the
+    patients' scan run in :class:`PageWriter`'s thread while the next page is read."""
 
     def __init__(self, req: ExportRequest, out: Path, tx_ms: int, size: int, progress: Progress) -> None:
         self.req = req
@@ -178,6 +183,24 @@ class Chunk:
         self.tx_ms = tx_ms
         self.size = size
         self.progress = progress
+        self._sources: dict[str, str] = {}  # type → how its page keys are read (SQLite)
+        self._files = PageWriter(progress.patients)
+
+    def __enter__(self) -> Chunk:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            self.close()
+            return
+        with suppress(Exception):  # the error that stopped the export is the one to report
+            self.close()
+
+    def close(self) -> None:
+        """Wait until every page read is written (a write error is raised here); the files,
+        counts and patients of :attr:`progress` are then complete. Use the chunk as a context
+        manager: the writer's thread ends with it."""
+        self._files.close()
 
     def run(self, env: Env) -> bool:
         p = self.progress
@@ -185,32 +208,58 @@ class Chunk:
             return False
         rtype = p.types[p.index]
         where = type_where(env, self.req, rtype, self.tx_ms, group_key(env, self.req))
-        readable = visible(env.store.params, "r", "r")  # and readable, as read_many checks it
+        # and readable, as read_many checks it — inside the page's keys: a page short of rows the
+        # caller may not read must not end the type early
+        readable = visible(env.store.params, "r", "r")
         also = f" AND ({readable.clause})" if readable is not None else ""
+        source = self._source(env, rtype)
         # the page's keys first (an index range scan in key order), then their bodies
-        rows = env.store.select(
+        env.store.flush()
+        rows = env.store.s.all_binary(
             "SELECT r.rk, r.id, v.body FROM resource r"
             " JOIN resource_version v ON v.rk = r.rk AND v.vid = r.vid WHERE r.rk IN"
-            f" (SELECT r.rk FROM resource r WHERE ({where.clause}) AND r.rk > ? ORDER BY r.rk LIMIT ?)"
-            f"{also} ORDER BY r.rk",
-            (*where.args, p.after, self.size, *(readable.args if readable is not None else ())),
+            f" (SELECT r.rk FROM {source} WHERE ({where.clause}) AND r.rk > ?{also} ORDER BY r.rk LIMIT ?)"
+            " ORDER BY r.rk",
+            bind(
+                (*where.args, p.after, *(readable.args if readable is not None else ()), self.size),
+                env.store.s.dialect,
+            ),
         )
         if rows:
-            bodies = [unpack(body) for _, _, body in rows]
             output = self._output(rtype)
-            with (self.out / output.file).open("ab") as fh:
-                _write(fh, bodies)
+            patients = {str(rid) for _, rid, _ in rows} if rtype == "Patient" else None
+            self._files.add(self.out / output.file, [body for _, _, body in rows], patients)
             output.count += len(rows)
             p.total += len(rows)
-            if rtype == "Patient":
-                p.patients.update(str(rid) for _, rid, _ in rows)
-            else:  # one scan of the page, not one per resource
-                p.patients.update(patients_referenced(b"\n".join(bodies)))
         if len(rows) < self.size:
             p.index, p.after = p.index + 1, 0
         else:
             p.after = int(rows[-1][0])
         return not p.done
+
+    def _source(self, env: Env, rtype: str) -> str:
+        """The ``FROM`` of the page's keys. PostgreSQL reads a type in key order from its index
+        (``resource (type, deleted, rk)``). SQLite's only index by type is ``(type, id)``: a page
+        read through it visits every resource of the type and sorts the rest by key, so a large
+        type costs its size at every page (quadratic). For a type that makes up a large share of
+        the table, walking the table in key order from the page's first key (``NOT INDEXED``:
+        the rowid range only) visits ``size / share`` rows instead. Not with a ``_typeFilter``
+        (which may drive the page from its own index) nor for Patients limited to some ids
+        (``patient``, Group members: found by id). Same rows, same order: only the plan differs."""
+        by_id = rtype == "Patient" and (self.req.patients is not None or self.req.level == "group")
+        if env.store.s.dialect != "sqlite" or self.req.filters.get(rtype) or by_id:
+            return "resource r"
+        source = self._sources.get(rtype)
+        if source is None:
+            row = env.store.s.one(
+                "SELECT (SELECT count(*) FROM resource WHERE type = ?), (SELECT max(rk) FROM resource)",
+                (rtype,),
+            )
+            count, span = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+            walk = count > self.size and count * count >= self.size * span
+            source = "resource r NOT INDEXED" if walk else "resource r"
+            self._sources[rtype] = source
+        return source
 
     def _output(self, rtype: str) -> Output:
         p = self.progress
@@ -221,12 +270,8 @@ class Chunk:
         return output
 
 
-def _write(fh: BinaryIO, bodies: list[bytes]) -> None:
-    lines = [b if b"\n" not in b else orjson.dumps(orjson.loads(b)) for b in bodies]
-    fh.write(b"\n".join(lines) + b"\n")
-
-
 def run_all(run: Callable[[Callable[[Any], bool]], bool], chunk: Chunk) -> None:
-    """Drive ``chunk`` to the end, ``run`` giving each step its own transaction."""
-    while run(chunk.run):
-        pass
+    """Drive ``chunk`` to the end, ``run`` giving each step its own transaction; then close it."""
+    with chunk:
+        while run(chunk.run):
+            pass

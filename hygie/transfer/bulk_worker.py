@@ -8,7 +8,8 @@ Bulk Data Access IG 2.0, asynchronous pattern
   from the beginning); one server process per database runs the worker (docs/bulk-data.md);
 - a job runs in a worker thread, one short database transaction per chunk of resources, under
   the access policy of the principal who started it (rebuilt from the stored claims at each
-  chunk, so a break-the-glass grant that ends stops counting);
+  chunk, so a break-the-glass grant that ends stops counting); the files are written by a
+  thread of the export's own while the next chunk is read (:mod:`hygie.transfer.bulk_files`);
 - when an export is done, the access is audited: one BALP *Export* event per exported patient
   (purpose BTG when a break-the-glass grant opened that patient);
 - every minute, jobs finished more than ``HYGIE_BULK_RETENTION_HOURS`` ago are deleted with
@@ -224,16 +225,16 @@ class BulkWorker:
         out.mkdir(parents=True, exist_ok=True)
         tx_ms = jobs.now_ms()
         progress = Progress(req.chosen_types())
-        chunk = Chunk(req, out, tx_ms, max(self.settings.bulk_chunk_size, 1), progress)
         if req.level == "group":
             self._check_group(job, req)
-        more = True
-        while more:
-            more = self.step(
-                job.id,
-                lambda s: chunk.run(job_env(self.api, s, job.principal, req.base, req.lang)),
-                progress.text(),
-            )
+        with Chunk(req, out, tx_ms, max(self.settings.bulk_chunk_size, 1), progress) as chunk:
+            more = True
+            while more:
+                more = self.step(
+                    job.id,
+                    lambda s: chunk.run(job_env(self.api, s, job.principal, req.base, req.lang)),
+                    progress.text(),
+                )
         errors = write_errors(out, req.warnings)
         done = manifest(
             req, tx_ms, progress, errors, lambda name: f"{req.base}/$bulk-file?_jobId={job.id}&file={name}"

@@ -125,9 +125,9 @@ def _run(settings: Settings, request: ExportRequest, out_dir: Path) -> dict[str,
         db.run_sync(check, write=False)
         tx_ms = int(time.time() * 1000)
         progress = Progress(request.chosen_types())
-        chunk = Chunk(request, out_dir, tx_ms, max(settings.bulk_chunk_size, 1), progress)
-        while db.run_sync(lambda s: chunk.run(env_of(s)), write=False):
-            pass
+        with Chunk(request, out_dir, tx_ms, max(settings.bulk_chunk_size, 1), progress) as chunk:
+            while db.run_sync(lambda s: chunk.run(env_of(s)), write=False):
+                pass
         errors = write_errors(out_dir, request.warnings)
         done = manifest(request, tx_ms, progress, errors, lambda name: name, token=False)
         (out_dir / "manifest.json").write_bytes(orjson.dumps(done, option=orjson.OPT_INDENT_2))
