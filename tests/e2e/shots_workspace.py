@@ -39,6 +39,11 @@ def _prescribe(page: Page) -> None:
     page.goto(page.url.split("?")[0] + "?lang=fr#checks")
 
 
+def _prescribe_in_arabic(page: Page) -> None:
+    _prescribe(page)
+    page.goto(page.url.split("?")[0] + "?lang=ar#checks")
+
+
 def _sign_and_print(page: Page) -> None:
     """The two drafts of :func:`_prescribe`, signed with a reason, then the printable prescription."""
     _prescribe(page)
@@ -65,6 +70,13 @@ SHOTS = [
         who="professional",
         lang="fr",
         prepare=_prescribe,
+    ),
+    Shot(
+        "workspace-prescription-ar",
+        "/workspace/patient/demo-p00013/prescription",
+        who="professional",
+        lang="ar",
+        prepare=_prescribe_in_arabic,
     ),
     Shot(
         "workspace-ordonnance-fr",
