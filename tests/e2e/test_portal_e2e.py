@@ -15,7 +15,7 @@ from playwright.sync_api import Page
 
 from hygie.auth.scopes import parse_scopes
 from hygie.auth.tokens import Principal
-from tests.e2e.support import Site, assert_accessible, assert_accessible_in_every_language
+from tests.e2e.support import Site, assert_accessible, assert_accessible_in_every_language, click_and_wait
 from tests.security.test_break_glass import token
 
 RECORD = "demo-p00001"
@@ -45,7 +45,7 @@ def views_measurements(patient_page: Page, site: Site) -> None:
     assert patient_page.locator("#measure-table tbody tr").count() > 0
     assert "Heart rate" in patient_page.inner_text("#chart-heading")
     assert patient_page.locator("#measure-summary").inner_text().startswith("Heart rate")
-    patient_page.click("#period-menu >> text=24 hours")
+    click_and_wait(patient_page, "#period-menu >> text=24 hours")
     assert "period=day" in patient_page.url
     assert patient_page.locator("#period-menu [aria-current=page]").inner_text() == "24 hours"
     assert patient_page.locator("#measure-table tbody tr").count() > 0
@@ -92,14 +92,14 @@ def sees_who_accessed_the_record(patient_page: Page, site: Site) -> None:
 def blocks_a_professional_and_lifts_the_block(patient_page: Page, site: Site) -> None:
     patient_page.goto(site.url("/portal/privacy"))
     patient_page.fill("#name", "Riou")
-    patient_page.click("form[action='/portal/privacy/find'] button[type=submit]")
+    click_and_wait(patient_page, "form[action='/portal/privacy/find'] button[type=submit]")
     assert "Riou" in patient_page.inner_text("#found-table")
-    patient_page.click("#found-table button:has-text('Bloquer')")
+    click_and_wait(patient_page, "#found-table button:has-text('Bloquer')")
     assert patient_page.url.endswith("/portal/privacy?done=blocked")
     assert "Riou" in patient_page.inner_text("#blocks-table")
     assert patient_page.locator("#privacy-done[role=status]").count() == 1
     assert_accessible(patient_page)
-    patient_page.click("#blocks-table button:has-text('Débloquer')")
+    click_and_wait(patient_page, "#blocks-table button:has-text('Débloquer')")
     assert patient_page.url.endswith("/portal/privacy?done=unblocked")
     assert patient_page.locator("#no-blocks").count() == 1
 
@@ -109,12 +109,12 @@ def test_every_portal_page_is_accessible_in_every_language(patient_page: Page, s
         assert_accessible_in_every_language(patient_page, site, path)
     # with an error shown, and the child's record after "switch profile"
     patient_page.goto(site.url("/portal/messages?lang=ar"))
-    patient_page.click("form[action='/portal/messages'] button[type=submit]")
+    click_and_wait(patient_page, "form[action='/portal/messages'] button[type=submit]")
     assert patient_page.locator("#message-error").count() == 1
     assert_accessible(patient_page)
     patient_page.goto(site.url("/account/profile"))
     patient_page.locator("input[name=patient]").nth(1).check()
-    patient_page.click("main button[type=submit]")
+    click_and_wait(patient_page, "main button[type=submit]")
     patient_page.goto(site.url("/portal"))
     assert "ROBERT" in patient_page.inner_text("#record-of").upper()
     assert_accessible(patient_page)
