@@ -4,6 +4,7 @@ portability: docs/import.md). :meth:`hygie.storage.store.Store.restore` calls :f
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -57,19 +58,32 @@ def restore_many(
     failing item raises, after the items before it were stored), but the ``resource`` rows of
     the new ``(type, id)``s are inserted by one statement per batch instead of one round trip
     each (PostgreSQL: the import's main wait). Where the caller's policy hides rows, or a type
-    may not be created, each item goes through :func:`restore`.
+    may not be created, each item goes through :func:`restore`. Left half-way — the caller stops
+    iterating, or an item raises and the caller goes on — the rows inserted for items not stored
+    yet are deleted again: no ``resource`` row is ever left without its version.
     """
     fresh = _insert_new(store, items)
-    for index, (rtype, resource) in enumerate(items):
-        if index not in fresh:
-            yield restore(store, rtype, resource, on_conflict=on_conflict)
-            continue
-        new = fresh[index]
-        if new is None:  # the id exists (before this batch, or from an earlier item of it)
-            yield _restore_existing(store, rtype, *_known(resource), resource, on_conflict)
-            continue
-        rk, vid, ms = new
-        yield _restore_new(store, rk, rtype, resource["id"], vid, ms, resource)
+    pending = {new[0] for new in fresh.values() if new is not None}  # rows without a version yet
+    try:
+        for index, (rtype, resource) in enumerate(items):
+            if index not in fresh:
+                yield restore(store, rtype, resource, on_conflict=on_conflict)
+                continue
+            new = fresh[index]
+            if new is None:  # the id exists (before this batch, or from an earlier item of it)
+                yield _restore_existing(store, rtype, *_known(resource), resource, on_conflict)
+                continue
+            rk, vid, ms = new
+            version = _restore_new(store, rk, rtype, resource["id"], vid, ms, resource)
+            pending.discard(rk)
+            yield version
+    finally:
+        if pending:  # left half-way (the caller stopped, or an error): no row without a version
+            with suppress(Exception):  # an aborted transaction rolls back whole anyway
+                store.s.execute(
+                    f"DELETE FROM resource WHERE rk IN ({', '.join('?' * len(pending))})",
+                    tuple(sorted(pending)),
+                )
 
 
 # Rows per INSERT statement of :func:`_insert_new` (5 parameters each: within both databases'

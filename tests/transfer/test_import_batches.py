@@ -146,3 +146,45 @@ def test_large_file_keeps_line_order_across_batches(settings: Settings, here: Pa
 def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def test_a_batch_left_half_way_leaves_no_resource_without_a_version(client: Any) -> None:
+    """``restore_many`` inserts the batch's new ``resource`` rows first: a caller that stops
+    iterating, or catches an error and commits, must not keep rows that never got a version."""
+    api = client.app.state.fhir_api
+    items = [patient("h1", "Un"), patient("h2", "Deux"), patient("h3", "Trois")]
+
+    def stop_early(s: Any) -> None:
+        results = Store(s, api.params).restore_many(
+            [(r["resourceType"], r) for r in items], on_conflict="error"
+        )
+        assert _shape(next(results)) == ("Patient", "h1", 2, "PUT")
+        results.close()  # the caller stops here and commits
+
+    api.db.run_sync(stop_early)
+
+    def caught(s: Any) -> None:
+        bad = {**patient("h5", "Cinq"), "id": "h5 not an id"}
+        batch = [patient("h4", "Quatre"), bad, patient("h6", "Six")]
+        with pytest.raises(FhirError):
+            list(
+                Store(s, api.params).restore_many(
+                    [(r["resourceType"], r) for r in batch], on_conflict="error"
+                )
+            )
+        # the caller carries on and commits what was stored before the error
+
+    api.db.run_sync(caught)
+    orphans = api.db.run_sync(
+        lambda s: s.all(
+            "SELECT r.id FROM resource r WHERE NOT EXISTS"
+            " (SELECT 1 FROM resource_version v WHERE v.rk = r.rk) ORDER BY r.id"
+        )
+    )
+    assert [str(row[0]) for row in orphans] == []
+    assert (
+        client.get("/fhir/Patient/h1").status_code == 200
+        and client.get("/fhir/Patient/h4").status_code == 200
+    )
+    for absent in ("h2", "h3", "h6"):
+        assert client.get(f"/fhir/Patient/{absent}").status_code == 404, absent
