@@ -102,18 +102,24 @@ def pure_operation(compute: Callable[[Any, str], dict[str, Any]]) -> OperationHa
     as FHIR JSON with 200. ``compute`` raises :class:`FhirError` for bad input."""
 
     async def handler(call: OperationCall) -> Response:
-        if call.req.method != "POST":
-            raise FhirError.of(405, "not-supported", "method_not_allowed", method=call.req.method[:16])
-        ctype = (call.request.headers.get("content-type") or "").split(";")[0].strip().lower()
-        if ctype not in JSON_TYPES:
-            raise FhirError.of(415, "not-supported", "unsupported_media_type", type=ctype[:80] or "-")
-        raw = await call.read_body()
-        if not raw.strip():
-            raise FhirError.of(400, "required", "body_required")
-        body = parse_json(raw, call.api.settings.max_json_depth)
+        body = await json_body(call)
         return call.api._json(compute(body, call.lang), 200, call.pretty, {})
 
     return handler
+
+
+async def json_body(call: OperationCall) -> Any:
+    """The parsed JSON body of a ``POST`` operation (405 for another method, 415 for another
+    media type, 400 when empty or malformed)."""
+    if call.req.method != "POST":
+        raise FhirError.of(405, "not-supported", "method_not_allowed", method=call.req.method[:16])
+    ctype = (call.request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype not in JSON_TYPES:
+        raise FhirError.of(415, "not-supported", "unsupported_media_type", type=ctype[:80] or "-")
+    raw = await call.read_body()
+    if not raw.strip():
+        raise FhirError.of(400, "required", "body_required")
+    return parse_json(raw, call.api.settings.max_json_depth)
 
 
 def operation_key(req: FhirRequest) -> str | None:

@@ -34,13 +34,12 @@ from starlette.responses import Response
 from hygie.api.authorize import check
 from hygie.api.context import FhirRequest
 from hygie.api.create import create
-from hygie.api.http import JSON_TYPES, OperationCall, OperationHandler, parse_json
+from hygie.api.http import OperationCall, OperationHandler, json_body
 from hygie.cds.facts import reference_of
 from hygie.cds.hooks_detected import detected_issue
 from hygie.cds.hooks_evaluate import evaluate, knowledge, shown
 from hygie.cds.hooks_prefetch import read, wanted_for
 from hygie.cds.hooks_request import FHIR_ID, invalid
-from hygie.fhir.outcome import FhirError
 from hygie.storage.database import Session
 
 OPERATION = "type:MedicationRequest:$check-interactions"
@@ -103,15 +102,7 @@ def _from_bundle(body: dict[str, Any]) -> tuple[dict[str, Any] | None, list[tupl
 
 
 async def check_interactions(call: OperationCall) -> Response:
-    if call.req.method != "POST":
-        raise FhirError.of(405, "not-supported", "method_not_allowed", method=call.req.method[:16])
-    ctype = (call.request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if ctype not in JSON_TYPES:
-        raise FhirError.of(415, "not-supported", "unsupported_media_type", type=ctype[:80] or "-")
-    raw = await call.read_body()
-    if not raw.strip():
-        raise FhirError.of(400, "required", "body_required")
-    body = parse_json(raw, call.api.settings.max_json_depth)
+    body = await json_body(call)
     kind = body.get("resourceType") if isinstance(body, dict) else None
     if kind not in ("Parameters", "Bundle"):
         raise invalid("resourceType", "a Parameters or a Bundle resource is expected")

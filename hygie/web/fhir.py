@@ -97,6 +97,11 @@ class WebFhir:
     async def delete(self, reference: str) -> None:
         await self._json("DELETE", reference, ())
 
+    async def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """``POST [base]`` of a batch or transaction Bundle; its response Bundle
+        (:class:`WebFhirError` with the status when it fails: 409/412 for a stale ``ifMatch``)."""
+        return await self._json("POST", "", (), bundle)
+
     async def operation(
         self,
         path: str,

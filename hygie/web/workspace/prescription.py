@@ -35,14 +35,13 @@ from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import anyio.to_thread
-import orjson
 from starlette.responses import Response
 
 from hygie.cds import catalogue
 from hygie.cds.cards import override_reasons
 from hygie.cds.hooks_evaluate import Evaluation, evaluate, knowledge, shown
 from hygie.cds.hooks_prefetch import wanted_for
-from hygie.web.fhir import WebFhirError, body_of, resources
+from hygie.web.fhir import WebFhirError, resources
 from hygie.web.pages import Page, page
 from hygie.web.workspace.chart import ChartView, open_chart, render_chart
 from hygie.web.workspace.home import today
@@ -273,13 +272,12 @@ async def _sign(p: Page, view: ChartView, screen: Screen, me: str) -> Response:
     bundle = signature_bundle(
         screen.drafts, new, items, patient=view.id, author=me, now=now, reason_text=texts, group=group
     )
-    answer = await p.fhir.raw("POST", "", body=orjson.dumps(bundle))
-    raw = await body_of(answer)
-    if answer.status_code in (409, 412):
+    try:
+        await p.fhir.transaction(bundle)
+    except WebFhirError as failure:
+        if failure.status not in (409, 412):
+            raise
         return _show(p, view, screen, status=409, error="ws_rx_error_changed")
-    if answer.status_code != 200:
-        data = orjson.loads(raw) if raw.strip().startswith(b"{") else None
-        raise WebFhirError(answer.status_code, data if isinstance(data, dict) else None)
     return p.redirect(f"/workspace/patient/{view.id}/prescription?done=signed&group={group}#tab-title")
 
 
@@ -299,12 +297,7 @@ async def _renew(p: Page, view: ChartView, screen: Screen, me: str) -> Response:
         }
         for o in chosen.orders
     ]
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-    answer = await p.fhir.raw("POST", "", body=orjson.dumps(bundle))
-    raw = await body_of(answer)
-    if answer.status_code != 200:
-        data = orjson.loads(raw) if raw.strip().startswith(b"{") else None
-        raise WebFhirError(answer.status_code, data if isinstance(data, dict) else None)
+    await p.fhir.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
     return p.redirect(_back(view, "renewed"))
 
 
