@@ -10,20 +10,22 @@ resourceType, unknown elements, JSON types, cardinality, choice types, primitive
 bindings that the core package enumerates, literal reference syntax, contained-resource rules and
 narrative safety. Nested resources (``contained``, ``Bundle.entry.resource``,
 ``Parameters.parameter.resource``) are validated against their own type. It runs on every write,
-so it walks the dispatch tables of :mod:`hygie.fhir.validation_plan` (one dict lookup per JSON
-property, inline checks for the common valid values), falls back to the general checks below only
-for values those inline checks do not accept, and renders FHIRPath locations only for the issues
-it reports. Diagnostics: :mod:`hygie.fhir.validation_messages`.
+so it first runs the compiled acceptor of :mod:`hygie.fhir.validation_accept`, which proves most
+resources valid without reporting anything. Only a resource the acceptor does not accept is
+walked here, with the dispatch tables of :mod:`hygie.fhir.validation_plan` (one dict lookup per
+JSON property, inline checks for the common valid values), falling back to the general checks
+below only for values those inline checks do not accept, and rendering FHIRPath locations only
+for the issues it reports. Diagnostics: :mod:`hygie.fhir.validation_messages`.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final, TypeAlias
 
 from hygie.fhir import primitives, validation_messages
 from hygie.fhir.definitions import RESOURCE_TYPES, SPECIAL_DIV, SPECIAL_REFERENCE, SPECIAL_URI, Element
 from hygie.fhir.outcome import Issue
+from hygie.fhir.validation_accept import accepts
 from hygie.fhir.validation_plan import (
     K_CODE,
     K_COMPLEX,
@@ -41,6 +43,14 @@ from hygie.fhir.validation_plan import (
     plans,
     scalar_ok,
 )
+from hygie.fhir.validation_rules import (
+    CONDITIONAL_BUNDLES,
+    REF_BAD,
+    REF_LITERAL,
+    REF_LOCAL,
+    classify_reference,
+    narrative_problem,
+)
 
 __all__ = ["MAX_DEPTH", "MAX_ISSUES", "Loc", "render_location", "validate_resource"]
 
@@ -49,15 +59,8 @@ MAX_ISSUES: Final = 100
 # A location: (parent, FHIRPath segment, index or -1); rendered only when an issue is reported.
 Loc: TypeAlias = "tuple[Loc | None, str, int]"
 
-_ID = r"[A-Za-z0-9\-\.]{1,64}"
-_RELATIVE_RE: Final = re.compile(rf"([A-Za-z]+)/{_ID}(/_history/{_ID})?")
-_LOCAL_RE: Final = re.compile(rf"#({_ID})?")
-_ABSOLUTE_RE: Final = re.compile(r"https?://[^\s/]+/\S*")
-_CONDITIONAL_RE: Final = re.compile(r"([A-Za-z]+)\?\S+")
-_EVENT_ATTRIBUTE_RE: Final = re.compile(r"on[a-z]+\s*=")  # after a space, in a tag: _has_event_attribute
 _ROOT: Final = 1  # walk() mode: a resource (resourceType allowed)
 _HAS_VALUE: Final = 2  # walk() mode: the Element of a primitive that has a value (id alone is fine)
-_CONDITIONAL_BUNDLES: Final = frozenset({"transaction", "batch"})
 _MAX_CHARS: Final = primitives.MAX_STRING_CHARS
 _MESSAGES: Final = validation_messages  # registers the diagnostics this module reports
 
@@ -135,7 +138,7 @@ class _Validator:
             return
         if expected is not None and rtype != expected:
             self.add("invalid", "validation.resource_type_mismatch", here, type=rtype, expected=expected)
-        if rtype == "Bundle" and _is_one_of(value.get("type"), _CONDITIONAL_BUNDLES):
+        if rtype == "Bundle" and _is_one_of(value.get("type"), CONDITIONAL_BUNDLES):
             scope.conditional = True
         outer, self.scope = self.scope, scope
         self.walk(value, self.resource_plans[rtype], here, _ROOT)
@@ -401,36 +404,21 @@ class _Validator:
     # -- special rules -------------------------------------------------------------------------
 
     def reference(self, text: str, loc: Loc) -> None:
-        if text[0] == "#":
-            if _LOCAL_RE.fullmatch(text):
-                self.scope.refs.add(text)
-                return
-        elif (match := _RELATIVE_RE.fullmatch(text)) is not None:
-            if match[1] not in RESOURCE_TYPES:
-                self.add("value", "validation.reference_unknown_type", loc, type=_shorten(match[1], 64))
-            else:
-                REFERENCES.remember(text)
-            return
-        elif text.startswith("urn:"):
-            if primitives.UUID_RE.fullmatch(text) or primitives.OID_RE.fullmatch(text):
-                REFERENCES.remember(text)
-                return
-        elif _ABSOLUTE_RE.fullmatch(text):
+        kind, unknown_type = classify_reference(text, self.scope.conditional)
+        if kind == REF_LOCAL:
+            self.scope.refs.add(text)
+        elif kind == REF_LITERAL:
             REFERENCES.remember(text)
-            return
-        elif self.scope.conditional and (match := _CONDITIONAL_RE.fullmatch(text)) is not None:
-            if match[1] not in RESOURCE_TYPES:
-                self.add("value", "validation.reference_unknown_type", loc, type=_shorten(match[1], 64))
-            return
-        self.add("value", "validation.reference_syntax", loc, reference=_shorten(text))
+        elif kind == REF_BAD:
+            if unknown_type is not None:
+                self.add("value", "validation.reference_unknown_type", loc, type=_shorten(unknown_type, 64))
+            else:
+                self.add("value", "validation.reference_syntax", loc, reference=_shorten(text))
 
     def div(self, text: str, loc: Loc) -> None:
-        if not text.lstrip().startswith("<div"):
-            self.add("invariant", "validation.narrative_div", loc)
-            return
-        lowered = text.lower()
-        if "<script" in lowered or _has_event_attribute(lowered):
-            self.add("invariant", "validation.narrative_unsafe", loc)
+        problem = narrative_problem(text)
+        if problem is not None:
+            self.add("invariant", problem, loc)
 
     def coded(self, element: Element, value: dict[str, Any], loc: Loc) -> None:
         """Required binding of a Coding or CodeableConcept to an enumerated value set."""
@@ -472,23 +460,6 @@ class _Validator:
             self.add("code-invalid", "validation.concept_not_in_value_set", loc, valueSet=element.value_set)
 
 
-def _has_event_attribute(lowered: str) -> bool:
-    """Whether ``<[^>]*\\son[a-z]+\\s*=`` occurs: an ``on…=`` attribute inside a tag.
-
-    Searched from the attribute (rare) back to the tag start, which is linear where the
-    pattern above backtracks over every tag.
-    """
-    for match in _EVENT_ATTRIBUTE_RE.finditer(lowered):
-        start = match.start() - 1  # the space before the attribute (str.isspace() is regex \s)
-        if (
-            start > 0
-            and lowered[start].isspace()
-            and lowered.rfind("<", 0, start) > lowered.rfind(">", 0, start)
-        ):
-            return True
-    return False
-
-
 def _is_one_of(value: object, choices: frozenset[str]) -> bool:
     return type(value) is str and value in choices
 
@@ -505,6 +476,8 @@ def validate_resource(resource: object, *, expected_type: str | None = None) -> 
     severity ``error`` with a FHIRPath ``expression``; an empty list means the resource is valid.
     ``expected_type`` is the type the interaction requires (e.g. the ``[type]`` of the URL).
     """
+    if accepts(resource, expected_type):  # the compiled checks prove most resources valid
+        return []
     return _validate(resource, expected_type, plans())
 
 
