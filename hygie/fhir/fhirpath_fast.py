@@ -47,16 +47,31 @@ from hygie.fhir.fhirpath_runtime import (
     _typed_keys,
 )
 
-__all__ = ["FastPath", "specialise"]
+__all__ = ["FastPath", "Step", "distinct_union", "shapes", "specialise"]
 
 Compiled = Callable[[dict[str, Any]], list[Any]]
 _Step = Callable[[list[Any], dict[str, Any]], list[Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What a specialised step does, for code generators (:mod:`hygie.search.extract_codegen`).
+
+    ``kind`` is ``member`` (``name``), ``typed`` (``name as type_name``, looking up ``keys`` first),
+    ``resolve_is`` (``where(resolve() is type_name)``) or ``extension`` (``extension(name)``, the url).
+    """
+
+    kind: str
+    name: str
+    type_name: str = ""
+    keys: tuple[str, ...] = ()
+
+
 class _StepSpec(NamedTuple):
     step: _Step
     root_keys: frozenset[str] | None  # the top-level keys it reads when applied to the resource
-    member: str | None = None  # the element name of a member step
+    member: str | None  # the element name of a member step
+    shape: Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +164,7 @@ def _steps(node: _Node) -> tuple[str, list[_StepSpec]] | None:
         if found is not None:
             name = node.name
             keys = {name} | ({name + s for s in CHOICE_SUFFIXES} if name in CHOICE_ELEMENTS else set())
-            found[1].append(_StepSpec(_member_step(name), frozenset(keys), name))
+            found[1].append(_StepSpec(_member_step(name), frozenset(keys), name, Step("member", name)))
         return found
     if isinstance(node, _TypeOp) and node.op == "as":
         return _typed(node.operand, node.type_name)
@@ -168,7 +183,8 @@ def _steps(node: _Node) -> tuple[str, list[_StepSpec]] | None:
             and criteria.operand == _Call(None, "resolve", ())
             and (found := _steps(node.base)) is not None
         ):
-            found[1].append(_StepSpec(_resolve_is_step(criteria.type_name), None))
+            shape = Step("resolve_is", "", criteria.type_name)
+            found[1].append(_StepSpec(_resolve_is_step(criteria.type_name), None, None, shape))
             return found
         return None
     if node.name == "extension" and len(node.args) == 1:
@@ -176,7 +192,10 @@ def _steps(node: _Node) -> tuple[str, list[_StepSpec]] | None:
         if isinstance(url, _Literal) and len(url.values) == 1 and isinstance(url.values[0], str):
             found = _steps(node.base)
             if found is not None:
-                found[1].append(_StepSpec(_extension_step(url.values[0]), frozenset({"extension"})))
+                shape = Step("extension", url.values[0])
+                found[1].append(
+                    _StepSpec(_extension_step(url.values[0]), frozenset({"extension"}), None, shape)
+                )
             return found
     return None
 
@@ -187,8 +206,10 @@ def _typed(operand: _Node, type_name: str) -> tuple[str, list[_StepSpec]] | None
         return None
     found = _steps(operand.base)
     if found is not None:
-        keys = frozenset({operand.name, *_typed_keys(operand.name, type_name)})
-        found[1].append(_StepSpec(_typed_step(operand.name, type_name), keys))
+        choice_keys = _typed_keys(operand.name, type_name)
+        shape = Step("typed", operand.name, type_name, choice_keys)
+        keys = frozenset({operand.name, *choice_keys})
+        found[1].append(_StepSpec(_typed_step(operand.name, type_name), keys, None, shape))
     return found
 
 
@@ -200,7 +221,7 @@ def _branch(node: _Node) -> FastPath | None:
     root_type, steps = found
     if root_type in _RESOURCE_BASES:
         root_type = ""  # any resource
-    first, root_keys, name = steps[0]
+    first, root_keys, name, _ = steps[0]
     rest = tuple(spec.step for spec in steps[1:])
 
     def run(resource: dict[str, Any]) -> list[Any]:
@@ -239,15 +260,30 @@ def _union(runs: list[Compiled]) -> Compiled:
         out: list[Any] = []
         for branch in runs:
             out += branch(resource)
-        if len(out) < 2:
-            return out
-        # `|` keeps distinct items: dicts are distinct by identity (as in the generic `_distinct`),
-        # which a dict keyed by id() does in linear time; other items need FHIRPath equality.
-        if all(type(item) is dict for item in out):
-            return list({id(item): item for item in out}.values())
-        return _distinct(out)
+        return distinct_union(out)
 
     return run
+
+
+def distinct_union(items: list[Any]) -> list[Any]:
+    """The distinct ``items`` of a union ``|``, first occurrences kept (``items`` if all are)."""
+    if len(items) < 2:
+        return items
+    # `|` keeps distinct items: dicts are distinct by identity (as in the generic `_distinct`),
+    # which a dict keyed by id() does in linear time; other items need FHIRPath equality.
+    if all(type(item) is dict for item in items):
+        return list({id(item): item for item in items}.values())
+    return _distinct(items)
+
+
+def shapes(node: _Node) -> list[tuple[str, tuple[Step, ...]] | None]:
+    """Per union branch of ``node``: ``(root type, steps)`` of a shape this module specialises
+    (no steps: the bare type name, the resource itself if of that type), None for any other."""
+    out: list[tuple[str, tuple[Step, ...]] | None] = []
+    for branch in _union_branches(node):
+        found = _steps(branch)
+        out.append(None if found is None else (found[0], tuple(spec.shape for spec in found[1])))
+    return out
 
 
 def specialise(node: _Node, generic: Callable[[_Node], Compiled]) -> FastPath | None:

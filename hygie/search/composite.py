@@ -43,16 +43,18 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
 from hygie.fhir.fhirpath import Compiled, FhirPathError, compile_expression, compile_generic, root_keys
-from hygie.fhir.fhirpath_fast import _member_step, _typed_step, _union
+from hygie.fhir.fhirpath_fast import Step, _member_step, _typed_step, _union
+from hygie.fhir.fhirpath_runtime import _typed_keys
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.fhir.searchparams import Registry, SearchParam, default_registry
 from hygie.search.catalog import registry_of
-from hygie.search.extract import _CONVERTERS, IndexRows
+from hygie.search.extract_rows import VALUE_CONVERTERS, IndexRows
 from hygie.search.query import (
     _COMPILERS,
     NAME_LIMIT,
@@ -70,9 +72,13 @@ __all__ = [
     "MAX_COMPONENTS",
     "SLOT_COLUMNS",
     "SUPPORTED_TYPES",
+    "Group",
+    "Part",
     "compile_composite",
+    "component_slots",
     "component_types",
     "plan_entries",
+    "relative_steps",
 ]
 
 MAX_COMPONENTS = 3
@@ -139,14 +145,41 @@ def component_types(
 # Extraction
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One component of a composite: its code, type and expression, how it is evaluated on
+    ``(resource, element)``, the IndexRows table its type's converter fills and how one of its
+    rows becomes slot values."""
+
+    code: str
+    type: str
+    expression: str
+    evaluate: Callable[[dict[str, Any], Any], list[Any]]
+    table: str
+    to_slot: Callable[[Any], Slot]
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Composite parameters of one type sharing their components: one plan entry.
+
+    ``members`` are ``(code, whole, base expression, compiled base)``; ``whole`` when the base is
+    the resource itself (``Observation``). Read by :mod:`hygie.search.extract_codegen`.
+    """
+
+    members: tuple[tuple[str, bool, str, Compiled], ...]
+    parts: tuple[Part, ...]
+
+
 def plan_entries(
     params: list[SearchParam],
     registry: Registry,
     *,
     generic: bool,
     failed: list[tuple[str, str, str]],
-) -> list[tuple[str, _Converter, Compiled, frozenset[str] | None]]:
-    """Plan entries ``(code, converter, compiled, root keys)`` for the composite ``params`` of a type.
+) -> list[tuple[str, _Converter, Compiled, frozenset[str] | None, Group]]:
+    """Plan entries ``(code, converter, compiled, root keys, group)`` for the composite ``params``
+    of a type.
 
     Parameters with the same components (types and expressions) share one entry, so an element
     that several of them reach (an Observation for ``code-value-quantity`` and
@@ -171,26 +204,26 @@ def plan_entries(
 
 def _group_entry(
     members: list[tuple[SearchParam, tuple[tuple[str, str, str], ...]]], *, generic: bool
-) -> tuple[str, _Converter, Compiled, frozenset[str] | None]:
+) -> tuple[str, _Converter, Compiled, frozenset[str] | None, Group]:
     compile_ = compile_generic if generic else compile_expression
     bases = []
     keys: frozenset[str] | None = frozenset()
     for param, _ in members:
         assert param.expression is not None
         whole = param.expression == param.base and not generic  # `Observation`: the resource itself
-        bases.append((param.code, whole, compile_(param.expression)))
+        bases.append((param.code, whole, param.expression, compile_(param.expression)))
         found_keys = None if generic or whole else root_keys(param.expression)
         keys = None if keys is None or found_keys is None else keys | found_keys
-    parts = [
-        _component(code, ptype, _relative(expression, compile_, generic=generic))
+    parts = tuple(
+        Part(code, ptype, expression, _relative(expression, compile_, generic=generic), *_TO_SLOT[ptype])
         for code, ptype, expression in members[0][1]
-    ]
+    )
     padding = _EMPTY_SLOT * (MAX_COMPONENTS - len(parts))
-    evaluators = [part[1] for part in reversed(parts)]
+    evaluators = [part.evaluate for part in reversed(parts)]
 
     def elements(resource: dict[str, Any]) -> list[Any]:
         found: dict[int, tuple[Any, list[str]]] = {}
-        for code, whole, base in bases:
+        for code, whole, _, base in bases:
             for element in [resource] if whole else base(resource):
                 seen = found.get(id(element))
                 if seen is None:
@@ -201,7 +234,6 @@ def _group_entry(
 
     def convert(_code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
         out = rows.composite
-        scratch: IndexRows | None = None
         for resource, element, codes in values:
             # Every component's values first, the last first (a value is more often absent than a
             # code): an element lacking one gives no row, and costs no conversion.
@@ -213,18 +245,12 @@ def _group_entry(
                 found.append(component_values)
             else:
                 found.reverse()
-                scratch = scratch or IndexRows()
                 slots: list[list[Slot]] = []
-                for (comp_code, _, table, to_slot, converter), component_values in zip(
-                    parts, found, strict=True
-                ):
-                    table_rows: list[Any] = getattr(scratch, table)
-                    table_rows.clear()
-                    converter(comp_code, component_values, scratch, tz, types)
-                    if not table_rows:
+                for part, component_values in zip(parts, found, strict=True):
+                    slot = component_slots(part, component_values, tz, types)
+                    if not slot:
                         break
-                    slot = [to_slot(row) for row in table_rows]
-                    slots.append(list(dict.fromkeys(slot)) if len(slot) > 1 else slot)
+                    slots.append(slot)
                 else:
                     combined = [
                         (*itertools.chain.from_iterable(combination), *padding)
@@ -232,16 +258,18 @@ def _group_entry(
                     ]
                     out.extend((code, *values) for code in codes for values in combined)
 
-    return bases[0][0], convert, elements, keys
+    group = Group(tuple(bases), parts)
+    return bases[0][0], convert, elements, keys, group
 
 
-def _component(
-    code: str, ptype: str, evaluate: Callable[[dict[str, Any], Any], list[Any]]
-) -> tuple[str, Callable[[dict[str, Any], Any], list[Any]], str, Callable[[Any], Slot], _Converter]:
-    """``(code, evaluate, table, to_slot, converter)``: the IndexRows table the converter of the
-    component's type fills and how one of its rows becomes slot values."""
-    table, to_slot = _TO_SLOT[ptype]
-    return code, evaluate, table, to_slot, _CONVERTERS[ptype]
+def component_slots(part: Part, values: list[Any], tz: tzinfo, types: frozenset[str]) -> list[Slot]:
+    """The distinct slot values of a component's ``values`` (its type's rows, as slots)."""
+    scratch = IndexRows()
+    convert = VALUE_CONVERTERS[part.type]
+    for value in values:
+        convert(part.code, value, scratch, tz, types)
+    slots = [part.to_slot(row) for row in getattr(scratch, part.table)]
+    return list(dict.fromkeys(slots)) if len(slots) > 1 else slots
 
 
 def _relative(
@@ -262,14 +290,33 @@ def _fast_relative(expression: str) -> Compiled | None:
     The generic engine has no fast form for expressions without a leading type name; the golden
     test holds these to it (:func:`hygie.search.extract.extract_reference` uses the generic one).
     """
-    runs: list[Compiled] = []
+    steps = relative_steps(expression)
+    if steps is None:
+        return None
+    runs = [
+        _on_element(_typed_step(s.name, s.type_name) if s.kind == "typed" else _member_step(s.name))
+        for s in steps
+    ]
+    return runs[0] if len(runs) == 1 else _union(runs)
+
+
+def relative_steps(expression: str) -> list[Step] | None:
+    """The one step of each union branch of a relative component expression (``name``,
+    ``name.as(Type)``), None for any other shape (or a ``%resource…`` expression)."""
+    if expression.startswith(_RESOURCE_PREFIX):
+        return None
+    steps = []
     for branch in expression.split("|"):
         match = _RELATIVE.fullmatch(branch.strip())
         if match is None:
             return None
         name, type_name = match.groups()
-        runs.append(_on_element(_typed_step(name, type_name) if type_name else _member_step(name)))
-    return runs[0] if len(runs) == 1 else _union(runs)
+        steps.append(
+            Step("typed", name, type_name, _typed_keys(name, type_name))
+            if type_name
+            else Step("member", name)
+        )
+    return steps
 
 
 def _on_element(step: Callable[[list[Any], dict[str, Any]], list[Any]]) -> Compiled:

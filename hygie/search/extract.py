@@ -40,36 +40,33 @@ Meta-derived parameters come out of the common Resource parameters: ``_tag``/``_
 (date). ``_id`` is not extracted (storage has it), nor special parameters. Rows are deduplicated
 per resource. Extension values (``extension('url')``) are indexed by their ``value[x]``.
 
-Speed (``bench/extract_speed.py``): expressions use the specialised FHIRPath forms; a plan runs only
-the parameters reading one of the resource's top-level keys (remembered per resource shape); dates
-with a fixed offset and numbers are ranged by integer arithmetic, with small caches for values that
-recur (an encounter's dates, a value indexed by two parameters). :func:`extract_reference` is the
-slow path (generic engine, every parameter) that ``tests/search/test_extract_golden.py`` holds
-:func:`extract` to.
+Speed (``bench/extract_speed.py``): :func:`extract` runs one generated Python function per resource
+type (:mod:`hygie.search.extract_codegen`, compiled from the type's plan on first use: nested loops
+and direct lookups, common value shapes converted inline, lookups on the resource shared by the
+parameters reading them); for malformed data it raises and the plan runs instead, entry by entry
+(specialised FHIRPath forms, only the parameters reading one of the resource's top-level keys), with
+the per-parameter error handling below. Dates with a fixed offset and numbers are ranged by integer
+arithmetic, with small caches for values that recur (an encounter's dates, a value indexed by two
+parameters). :func:`extract_reference` is the slow path (generic engine, every parameter) that
+``tests/search/test_extract_golden.py`` holds the plans to; ``test_extract_codegen.py`` holds the
+generated functions to the plans. Converters and :class:`IndexRows`: :mod:`hygie.search.extract_rows`.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hygie.fhir.fhirpath import (
-    CHOICE_SUFFIXES,
-    Compiled,
-    FhirPathError,
-    ResolvedReference,
-    compile_expression,
-    compile_generic,
-    root_keys,
-)
+from hygie.fhir.fhirpath import Compiled, FhirPathError, compile_expression, compile_generic, root_keys
 from hygie.fhir.searchparams import Registry, default_registry
-from hygie.search.normalize import fold
+from hygie.search.extract_rows import CONVERTERS, MAX_STRING, Converter, IndexRows, parse_reference
 from hygie.search.ranges import DATE_MAX_MS, DATE_MIN_MS, date_range, number_range
+
+if TYPE_CHECKING:
+    from hygie.search.composite import Group
 
 __all__ = [
     "DATE_MAX_MS",
@@ -77,6 +74,7 @@ __all__ = [
     "MAX_STRING",
     "IndexRows",
     "Plan",
+    "Source",
     "date_range",
     "extract",
     "extract_reference",
@@ -85,322 +83,48 @@ __all__ = [
     "plan_for",
 ]
 
-MAX_STRING = 512
-_ISO4217 = "urn:iso:std:iso:4217"
-_CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
-_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
-_ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
 _MAX_SELECTIONS = 256  # resource shapes remembered per type
+_MAX_EXTRACTORS = 1024
 _NOT_EXTRACTED = frozenset({"special"})
-_REF_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_REF_TYPE = re.compile(r"[A-Z][A-Za-z]+")
-
-TokenRow = tuple[str, str | None, str | None]
-StringRow = tuple[str, str, str]
-ReferenceRow = tuple[str, str | None, str | None, str]
-DateRow = tuple[str, int, int]
-NumberRow = tuple[str, float, float, float]
-QuantityRow = tuple[str, str | None, str | None, float, float, float]
-
-
-@dataclass(slots=True)
-class IndexRows:
-    """The rows of each index table for one resource (see the module docstring for shapes)."""
-
-    token: list[TokenRow] = field(default_factory=list)
-    token_text: list[tuple[str, str]] = field(default_factory=list)
-    string: list[StringRow] = field(default_factory=list)
-    reference: list[ReferenceRow] = field(default_factory=list)
-    date: list[DateRow] = field(default_factory=list)
-    number: list[NumberRow] = field(default_factory=list)
-    quantity: list[QuantityRow] = field(default_factory=list)
-    uri: list[tuple[str, str]] = field(default_factory=list)
-    composite: list[tuple[Any, ...]] = field(default_factory=list)
-
-    def dedupe(self) -> None:
-        for name in self.__slots__:
-            rows = getattr(self, name)
-            # Rows of different parameters never collide: hash whole rows only where a code repeats.
-            if len(rows) > 1 and len({row[0] for row in rows}) < len(rows):
-                setattr(self, name, list(dict.fromkeys(rows)))
-
-
-_Converter = Callable[[str, list[Any], IndexRows, tzinfo, frozenset[str]], None]
-
-
-# ---------------------------------------------------------------------------------------------
-# Value helpers
-
-
-def _unwrap_extension(value: Any) -> Any:
-    """An Extension is indexed by its value[x]; anything else is returned unchanged.
-
-    Converters call it only for dicts with a ``url`` (a cheap test inline: most values are not).
-    """
-    if type(value) is dict and "url" in value and "resourceType" not in value:
-        for key, inner in value.items():
-            if key.startswith("value") and key[5:] in CHOICE_SUFFIXES:
-                return inner
-    return value
-
-
-@lru_cache(maxsize=4096)  # codings' displays and concept texts recur across resources
-def _folded(text: str) -> str:
-    return fold(text)[:MAX_STRING]
-
-
-def _string_value(text: str) -> tuple[str, str]:
-    exact = text[:MAX_STRING]
-    return fold(exact)[:MAX_STRING], exact
-
-
-@lru_cache(maxsize=8192)  # a patient's, an encounter's references recur across resources
-def parse_reference(text: str, resource_types: frozenset[str]) -> tuple[str | None, str | None]:
-    """``(type, id)`` named by a reference or canonical string, or ``(None, None)``."""
-    if not text or text[0] == "#" or text.startswith("urn:"):
-        return None, None
-    path = text.split("|", 1)[0].rstrip("/")
-    if "/_history/" in path:
-        path = path.split("/_history/", 1)[0]
-    parts = path.rsplit("/", 2)
-    if len(parts) < 2:
-        return None, None
-    rtype, rid = parts[-2], parts[-1]
-    if rtype in resource_types and _REF_ID.fullmatch(rid):
-        return rtype, rid
-    return None, None
-
-
-# ---------------------------------------------------------------------------------------------
-# Converters: values of one parameter → rows
-
-
-def _token(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
-    out = rows.token
-    for raw in values:
-        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
-        kind = type(value)
-        if kind is str:
-            out.append((code, None, value))
-        elif kind is bool:
-            out.append((code, None, "true" if value else "false"))
-        elif kind is int or isinstance(value, float):  # float or jsonio.Decimal
-            out.append((code, None, getattr(value, "text", None) or str(value)))
-        elif kind is dict:
-            _token_complex(code, value, rows)
-
-
-def _coding(code: str, coding: Any, rows: IndexRows) -> None:
-    if type(coding) is not dict:
-        return
-    system, value = coding.get("system"), coding.get("code")
-    if system is not None or value is not None:
-        rows.token.append((code, system, value))
-    display = coding.get("display")
-    if type(display) is str:
-        rows.token_text.append((code, _folded(display)))
-
-
-def _token_complex(code: str, value: dict[str, Any], rows: IndexRows) -> None:
-    codings = value.get("coding")
-    if codings is not None or ("text" in value and "value" not in value and "code" not in value):
-        # CodeableConcept
-        for coding in codings or ():
-            _coding(code, coding, rows)
-        text = value.get("text")
-        if type(text) is str:
-            rows.token_text.append((code, _folded(text)))
-    elif "value" in value:
-        identifier_value = value["value"]
-        if type(identifier_value) is not str:
-            return  # a Quantity is not a token
-        system = value.get("system")
-        if system in _CONTACT_SYSTEMS or "rank" in value:  # ContactPoint: system is the kind, not a URI
-            rows.token.append((code, None, identifier_value))
-        else:  # Identifier; its type's text and displays serve :text (R4 search.html#token)
-            rows.token.append((code, system, identifier_value))
-            kind = value.get("type")
-            if type(kind) is dict:
-                text = kind.get("text")
-                if type(text) is str:
-                    rows.token_text.append((code, _folded(text)))
-                for coding in kind.get("coding") or ():
-                    display = coding.get("display") if type(coding) is dict else None
-                    if type(display) is str:
-                        rows.token_text.append((code, _folded(display)))
-    elif "code" in value or "system" in value:  # Coding
-        _coding(code, value, rows)
-
-
-def _string(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
-    out = rows.string
-    for raw in values:
-        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
-        if type(value) is str:
-            out.append((code, *_string_value(value)))
-        elif type(value) is dict:
-            is_address = "line" in value or "city" in value or "postalCode" in value or "country" in value
-            parts = _ADDRESS_PARTS if is_address else _NAME_PARTS
-            for part in parts:
-                item = value.get(part)
-                if type(item) is str:
-                    out.append((code, *_string_value(item)))
-                elif type(item) is list:
-                    out.extend((code, *_string_value(s)) for s in item if type(s) is str)
-
-
-def _reference(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
-    out = rows.reference
-    for raw in values:
-        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
-        if isinstance(value, ResolvedReference):
-            value = value.reference
-        if type(value) is str:
-            out.append((code, *parse_reference(value, types), value))
-        elif type(value) is dict:
-            ref = value.get("reference")
-            if type(ref) is str:
-                out.append((code, *parse_reference(ref, types), ref))
-            elif "resourceType" in value and type(value.get("id")) is str:  # an inline resource
-                rtype, rid = value["resourceType"], value["id"]
-                out.append((code, rtype, rid, f"{rtype}/{rid}"))
-            identifier = value.get("identifier")
-            if type(identifier) is dict and type(identifier.get("value")) is str:
-                rows.token.append((code + ":identifier", identifier.get("system"), identifier["value"]))
-
-
-def _period_bounds(period: dict[str, Any], tz: tzinfo) -> tuple[int, int] | None:
-    start, end = period.get("start"), period.get("end")
-    low_range = date_range(start, tz) if type(start) is str else None
-    high_range = date_range(end, tz) if type(end) is str else None
-    if low_range is None and high_range is None:
-        return None
-    return (
-        low_range[0] if low_range else DATE_MIN_MS,
-        high_range[1] if high_range else DATE_MAX_MS,
-    )
-
-
-def _timing_bounds(timing: dict[str, Any], tz: tzinfo) -> tuple[int, int] | None:
-    bounds: list[tuple[int, int]] = []
-    for event in timing.get("event") or ():
-        if type(event) is str and (found := date_range(event, tz)) is not None:
-            bounds.append(found)
-    repeat = timing.get("repeat")
-    if type(repeat) is dict and type(repeat.get("boundsPeriod")) is dict:
-        found = _period_bounds(repeat["boundsPeriod"], tz)
-        if found is not None:
-            bounds.append(found)
-    if not bounds:
-        return None
-    return min(b[0] for b in bounds), max(b[1] for b in bounds)
-
-
-def _date(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
-    out = rows.date
-    for raw in values:
-        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
-        found: tuple[int, int] | None = None
-        if type(value) is str:
-            found = date_range(value, tz)
-        elif type(value) is dict:
-            if "start" in value or "end" in value:
-                found = _period_bounds(value, tz)
-            elif "event" in value or "repeat" in value:
-                found = _timing_bounds(value, tz)
-        if found is not None:
-            out.append((code, *found))
-
-
-def _number(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
-    for raw in values:
-        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
-        if type(value) is dict:
-            value = value.get("value")
-        if type(value) in (int, float, str) and (found := number_range(value)) is not None:
-            rows.number.append((code, *found))
-
-
-def _quantity(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
-    out = rows.quantity
-    for raw in values:
-        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
-        if type(value) is int or isinstance(value, float):
-            if (found := number_range(value)) is not None:
-                out.append((code, None, None, *found))
-        elif type(value) is not dict:
-            continue
-        elif "low" in value or "high" in value:  # Range
-            _range(code, value, rows)
-        elif "value" in value and (found := number_range(value["value"])) is not None:
-            if "currency" in value:  # Money
-                out.append((code, _ISO4217, value["currency"], *found))
-                continue
-            unit_code, unit = value.get("code"), value.get("unit")
-            out.append((code, value.get("system"), unit_code, *found))
-            if type(unit) is str and unit != unit_code:
-                out.append((code, None, unit, *found))
-
-
-def _range(code: str, value: dict[str, Any], rows: IndexRows) -> None:
-    low, high = value.get("low"), value.get("high")
-    low_value = low.get("value") if type(low) is dict else None
-    high_value = high.get("value") if type(high) is dict else None
-    if not isinstance(low_value, int | float) and not isinstance(high_value, int | float):
-        return
-    bound = low if isinstance(low_value, int | float) else high
-    assert isinstance(bound, dict)
-    rows.quantity.append(
-        (
-            code,
-            bound.get("system"),
-            bound.get("code") or bound.get("unit"),
-            float(low_value if isinstance(low_value, int | float) else high_value),  # type: ignore[arg-type]
-            float(low_value) if isinstance(low_value, int | float) else -math.inf,
-            float(high_value) if isinstance(high_value, int | float) else math.inf,
-        )
-    )
-
-
-def _uri(code: str, values: list[Any], rows: IndexRows, tz: tzinfo, types: frozenset[str]) -> None:
-    for raw in values:
-        value = _unwrap_extension(raw) if type(raw) is dict and "url" in raw else raw
-        if type(value) is str:
-            rows.uri.append((code, value))
-
-
-_CONVERTERS: dict[str, _Converter] = {
-    "token": _token,
-    "string": _string,
-    "reference": _reference,
-    "date": _date,
-    "number": _number,
-    "quantity": _quantity,
-    "uri": _uri,
-}
+Extractor = Callable[[dict[str, Any], IndexRows, tzinfo, frozenset[str]], None]
+_EXTRACTORS: dict[tuple[str, Registry | None], tuple[Extractor, Plan]] = {}
+_TYPES: dict[frozenset[str], frozenset[str]] = {}
 
 
 # ---------------------------------------------------------------------------------------------
 # Plans
+
+Entry = tuple[str, Converter, Compiled]  # (code, converter, compiled expression)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What a plan entry was built from, for the code generator: the parameter type and
+    expression, or the composite group (type ``composite``)."""
+
+    type: str
+    expression: str
+    group: Group | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Plan:
     """The compiled extraction plan of one resource type."""
 
-    entries: tuple[tuple[str, _Converter, Compiled], ...]  # (code, converter, compiled expression)
+    entries: tuple[Entry, ...]
     uncompiled: tuple[tuple[str, str, str], ...]  # (code, expression, error)
     resource_types: frozenset[str]
     # Most parameters of a type read elements a given resource does not have: each top-level key
     # lists the entries that read it, so only those run; ``always`` are those that may read any.
     by_key: dict[str, tuple[int, ...]]
     always: frozenset[int]
+    sources: tuple[Source, ...] = ()  # one per entry
     # Resources of a type mostly share a few shapes: the entries to run, by top-level key tuple.
-    selections: dict[tuple[str, ...], tuple[tuple[str, _Converter, Compiled], ...]] = field(
-        default_factory=dict
-    )
+    selections: dict[tuple[str, ...], tuple[Entry, ...]] = field(default_factory=dict)
+    # The generated extractor (hygie.search.extract_codegen), once built by extract().
+    generated: list[Extractor] = field(default_factory=list)
 
-    def select(self, resource: dict[str, Any]) -> tuple[tuple[str, _Converter, Compiled], ...]:
+    def select(self, resource: dict[str, Any]) -> tuple[Entry, ...]:
         """The entries that may yield values for ``resource`` (those reading one of its keys)."""
         shape = tuple(resource)
         found = self.selections.get(shape)
@@ -422,17 +146,21 @@ def plan_for(resource_type: str, registry: Registry | None = None, *, generic: b
     resource: the reference the specialised plan must match (see :func:`extract_reference`).
     """
     registry = registry or default_registry()
-    entries: list[tuple[str, _Converter, Compiled]] = []
+    entries: list[Entry] = []
+    sources: list[Source] = []
     uncompiled: list[tuple[str, str, str]] = []
     by_key: dict[str, list[int]] = {}
     always: set[int] = set()
 
-    def add(code: str, convert: _Converter, compiled: Compiled, keys: frozenset[str] | None) -> None:
+    def add(
+        code: str, convert: Converter, compiled: Compiled, keys: frozenset[str] | None, source: Source
+    ) -> None:
         for key in keys or ():
             by_key.setdefault(key, []).append(len(entries))
         if keys is None:
             always.add(len(entries))
         entries.append((code, convert, compiled))
+        sources.append(source)
 
     composites = []
     for code, param in registry.params_for(resource_type).items():
@@ -446,14 +174,19 @@ def plan_for(resource_type: str, registry: Registry | None = None, *, generic: b
         except FhirPathError as exc:
             uncompiled.append((code, param.expression, str(exc)))
             continue
-        add(code, _CONVERTERS[param.type], compiled, None if generic else root_keys(param.expression))
+        keys = None if generic else root_keys(param.expression)
+        add(code, CONVERTERS[param.type], compiled, keys, Source(param.type, param.expression))
     if composites:  # grouped by components: elements shared by several parameters convert once
         from hygie.search.composite import plan_entries
 
-        for entry in plan_entries(composites, registry, generic=generic, failed=uncompiled):
-            add(*entry)
+        for code, convert, compiled, keys, group in plan_entries(
+            composites, registry, generic=generic, failed=uncompiled
+        ):
+            add(code, convert, compiled, keys, Source("composite", "", group))
     index = {key: tuple(found) for key, found in by_key.items()}
-    return Plan(tuple(entries), tuple(uncompiled), registry.resource_types(), index, frozenset(always))
+    types = registry.resource_types()
+    types = _TYPES.setdefault(types, types)  # one object: parse_reference's cache compares its keys
+    return Plan(tuple(entries), tuple(uncompiled), types, index, frozenset(always), tuple(sources))
 
 
 def extract(
@@ -463,7 +196,30 @@ def extract(
     resource_type = resource.get("resourceType")
     if type(resource_type) is not str:
         return IndexRows()
-    return _run(plan_for(resource_type, registry), resource, default_tz)
+    found = _EXTRACTORS.get((resource_type, registry))
+    if found is None:
+        found = _extractor(resource_type, registry)
+    rows = IndexRows.empty()
+    try:
+        found[0](resource, rows, default_tz, found[1].resource_types)  # deduplicated rows
+    except Exception:
+        return _run(found[1], resource, default_tz)
+    return rows
+
+
+def _extractor(resource_type: str, registry: Registry | None) -> tuple[Extractor, Plan]:
+    """The generated extractor of a type's plan (built once per plan) and the plan."""
+    plan = plan_for(resource_type, registry)
+    if not plan.generated:
+        from hygie.search.extract_codegen import extractor
+
+        generated = extractor(plan, resource_type)
+        if not plan.generated:  # another thread may have been first
+            plan.generated.append(generated)
+    if len(_EXTRACTORS) >= _MAX_EXTRACTORS:  # registries replaced (custom search parameters)
+        _EXTRACTORS.clear()
+    found = _EXTRACTORS[(resource_type, registry)] = (plan.generated[0], plan)
+    return found
 
 
 def extract_reference(
@@ -480,6 +236,8 @@ def extract_reference(
 
 
 def _run(plan: Plan, resource: dict[str, Any], default_tz: tzinfo) -> IndexRows:
+    """The plan's entries one by one: a parameter whose data is malformed gives no rows (or the
+    rows converted before the error), the others are indexed."""
     rows = IndexRows()
     types = plan.resource_types
     for code, convert, compiled in plan.select(resource):

@@ -13,6 +13,7 @@ import re
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import Any
 
 DATE_MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z: open Period start
 DATE_MAX_MS = 253402300800000  # 10000-01-01T00:00:00Z: open Period end
@@ -24,30 +25,33 @@ _DATE = re.compile(
     r"(Z|[+-]\d{2}:\d{2})?)?)?)?"
 )
 _NUMBER = re.compile(r"(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?")  # JSON numbers, float reprs
+_POWERS = [10**k for k in range(40)]
 
 
+@lru_cache(maxsize=4096)  # the same dates recur within a bundle (an encounter's observations)
 def date_range(text: str, default_tz: tzinfo = UTC) -> tuple[int, int] | None:
     """``[low, high)`` in epoch milliseconds for a FHIR date, dateTime or instant (None if invalid)."""
-    return _date_range(text, default_tz)
-
-
-@lru_cache(maxsize=2048)  # the same dates recur within a bundle (an encounter's observations)
-def _date_range(text: str, default_tz: tzinfo) -> tuple[int, int] | None:
     match = _DATE.fullmatch(text)
     if match is None:
         return None
-    zone = match.group(8)
-    if zone is not None:
-        minutes = 0
-        if zone != "Z":
-            minutes = (-1 if zone[0] == "-" else 1) * (int(zone[1:3]) * 60 + int(zone[4:6]))
-            if not -1440 < minutes < 1440:
-                _offset(minutes)  # raises ValueError (for the caller): no such UTC offset
-        return _fixed_range(match, minutes * 60_000)
+    groups = match.groups()
+    if groups[7] is not None:
+        return _fixed(groups, _zone_ms(groups[7]))
     offset = default_tz.utcoffset(None) if isinstance(default_tz, timezone) else None
     if offset is not None and not offset % _MS:  # a fixed zone (UTC...): plain arithmetic
-        return _fixed_range(match, offset // _MS)
+        return _fixed(groups, offset // _MS)
     return _zoned_range(match, default_tz)
+
+
+@lru_cache(maxsize=64)
+def _zone_ms(zone: str) -> int:
+    """The offset of ``Z`` or ``±hh:mm`` in milliseconds (ValueError: no such UTC offset)."""
+    minutes = 0
+    if zone != "Z":
+        minutes = (-1 if zone[0] == "-" else 1) * (int(zone[1:3]) * 60 + int(zone[4:6]))
+        if not -1440 < minutes < 1440:
+            _offset(minutes)  # raises ValueError (for the caller)
+    return minutes * 60_000
 
 
 def _fixed_range(match: re.Match[str], offset_ms: int) -> tuple[int, int] | None:
@@ -56,7 +60,30 @@ def _fixed_range(match: re.Match[str], offset_ms: int) -> tuple[int, int] | None
     The same results as :func:`_zoned_range` (which builds aware datetimes, 5x slower), including
     None where a datetime would be invalid or past year 9999.
     """
-    year, month, day, hour, minute, second, fraction, _ = match.groups()
+    return _fixed(match.groups(), offset_ms)
+
+
+def _fixed(groups: tuple[str | Any, ...], offset_ms: int) -> tuple[int, int] | None:
+    """:func:`_fixed_range` of the match's groups."""
+    year, month, day, hour, minute, second, fraction, _ = groups
+    if hour is not None:  # the usual dateTime or instant
+        h, mi, sec = int(hour), int(minute), int(second) if second else 0
+        if h > 23 or mi > 59 or sec > 59:
+            return None
+        try:
+            low = _day_text_ms(year, month, day) + ((h * 60 + mi) * 60 + sec) * 1000
+        except ValueError:  # no such month or day
+            return None
+        if second is None:
+            step = 60_000
+        elif fraction is None:
+            step = 1000
+        else:
+            low += int(fraction[:3].ljust(3, "0"))
+            step = 10 ** (3 - min(len(fraction), 3))
+        if low + step >= DATE_MAX_MS:  # past 9999-12-31T23:59:59.999 local time
+            return None
+        return low - offset_ms, low + step - offset_ms
     try:
         y = int(year)
         if month is None:
@@ -66,22 +93,9 @@ def _fixed_range(match: re.Match[str], offset_ms: int) -> tuple[int, int] | None
             m = int(month)
             low = _day_ms(y, m, 1)
             high = _day_ms(y + m // 12, m % 12 + 1, 1) if (y, m) < (9999, 12) else None
-        elif hour is None:
+        else:
             low = _day_ms(y, int(month), int(day))
             high = low + 86_400_000
-        else:
-            h, mi, sec = int(hour), int(minute), int(second or 0)
-            if h > 23 or mi > 59 or sec > 59:
-                return None
-            low = _day_ms(y, int(month), int(day)) + ((h * 60 + mi) * 60 + sec) * 1000
-            if second is None:
-                step = 60_000
-            elif fraction is None:
-                step = 1000
-            else:
-                low += int(fraction[:3].ljust(3, "0"))
-                step = 10 ** (3 - min(len(fraction), 3))
-            high = low + step
     except ValueError:  # no such month or day
         return None
     if high is None:
@@ -89,6 +103,12 @@ def _fixed_range(match: re.Match[str], offset_ms: int) -> tuple[int, int] | None
     if high >= DATE_MAX_MS:  # past 9999-12-31T23:59:59.999 local time
         return None
     return low - offset_ms, high - offset_ms
+
+
+@lru_cache(maxsize=4096)  # days recur more than instants (an encounter's start and end)
+def _day_text_ms(year: str, month: str, day: str) -> int:
+    """:func:`_day_ms` of a date's digits."""
+    return _day_ms(int(year), int(month), int(day))
 
 
 def _day_ms(year: int, month: int, day: int) -> int:
@@ -140,16 +160,21 @@ def number_range(value: float | int | str) -> tuple[float, float, float] | None:
         return None
     if isinstance(value, str):
         return _decimal_range(value)
-    return _number_text_range(getattr(value, "text", None) or repr(value))
+    return number_text_range(getattr(value, "text", None) or repr(value))
 
 
 @lru_cache(maxsize=1024)  # a value is often indexed twice (value-quantity, combo-value-quantity)
-def _number_text_range(text: str) -> tuple[float, float, float] | None:
+def number_text_range(text: str) -> tuple[float, float, float] | None:
     """:func:`number_range` of a JSON number's text (or a float's repr)."""
-    match = _NUMBER.fullmatch(text)
-    if match is None:
-        return _decimal_range(text)
-    sign, whole, fraction, exponent = match.groups()
+    body = text[1:] if text[:1] == "-" else text
+    whole, dot, fraction = body.partition(".")
+    if body.isascii() and whole.isdigit() and (not dot or fraction.isdigit()):
+        sign, exponent = text[:1] == "-" and "-", None  # plain decimal notation (most values): no regex
+    else:
+        match = _NUMBER.fullmatch(text)
+        if match is None:
+            return _decimal_range(text)
+        sign, whole, fraction, exponent = match.groups()
     digits = whole + (fraction or "")
     mantissa = int(digits)
     scale = (int(exponent) if exponent else 0) - len(fraction or "") - 1  # of the half-unit
@@ -162,10 +187,10 @@ def _number_text_range(text: str) -> tuple[float, float, float] | None:
     # floats as _decimal_range, several times faster.
     number = float(text)
     if scale < 0:
-        unit = 10**-scale
+        unit = _POWERS[-scale]
         low, high = (10 * mantissa - 5) / unit, (10 * mantissa + 5) / unit
     else:
-        unit = 10**scale
+        unit = _POWERS[scale]
         low, high = float((10 * mantissa - 5) * unit), float((10 * mantissa + 5) * unit)
     if high <= number:  # 17 significant digits: the range is below float resolution
         low, high = number, math.nextafter(number, math.inf)

@@ -16,12 +16,12 @@ from hygie.search.extract import (
     DATE_MAX_MS,
     DATE_MIN_MS,
     IndexRows,
-    _quantity,
     date_range,
     extract,
     number_range,
     plan_for,
 )
+from hygie.search.extract_rows import CONVERTERS
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -326,7 +326,7 @@ def test_money_range_and_number() -> None:
 
 def test_range_rows() -> None:
     rows = IndexRows()
-    _quantity(
+    CONVERTERS["quantity"](
         "q",
         [{"low": {"value": 18, "unit": "a"}}, {"high": {"value": 5, "code": "mg"}}],
         rows,
