@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from tests.fhir.test_validation_accept_edges import (
     patient,
     reference,
 )
+from tests.fhir.test_validation_golden import subtrees
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 OTHER_UUID = "urn:uuid:0b1d3a5e-2f4c-4e6a-8b9c-1d2e3f405162"
@@ -38,16 +38,6 @@ Json = dict[str, Any]
 
 
 # -- corpora and mutations -----------------------------------------------------------------------
-
-
-def _paths(value: object, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], object]]:
-    yield path, value
-    if type(value) is dict:
-        for key, child in value.items():
-            yield from _paths(child, (*path, key))
-    elif type(value) is list:
-        for index, child in enumerate(value):
-            yield from _paths(child, (*path, index))
 
 
 def _sibling_choice(key: str) -> str:
@@ -60,7 +50,7 @@ def _sibling_choice(key: str) -> str:
 def mutate(resource: Json, rng: random.Random) -> Json:
     """One deterministic fault aimed at a fast check (or a valid variant) in a copy of ``resource``."""
     result = copy.deepcopy(resource)
-    paths = list(_paths(result))
+    paths = list(subtrees(result))
     for _ in range(50):
         path, value = rng.choice(paths)
         parent: Any = result

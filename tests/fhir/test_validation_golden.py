@@ -35,14 +35,16 @@ def verdict(resource: object, expected_type: str | None = None, *, fast: bool = 
     return [(i.code, i.key, repr(sorted(i.params.items())), i.expression, i.severity) for i in issues]
 
 
-def _paths(value: object, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], object]]:
+def subtrees(
+    value: object, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], object]]:
     yield path, value
     if type(value) is dict:
         for key, child in value.items():
-            yield from _paths(child, (*path, key))
+            yield from subtrees(child, (*path, key))
     elif type(value) is list:
         for index, child in enumerate(value):
-            yield from _paths(child, (*path, index))
+            yield from subtrees(child, (*path, index))
 
 
 WRONG: dict[type, list[object]] = {
@@ -76,7 +78,7 @@ def _deep_extension(levels: int) -> Json:
 def mutate(resource: Json, rng: random.Random) -> Json:
     """One deterministic fault (or none) somewhere in a copy of ``resource``."""
     result = copy.deepcopy(resource)
-    path, value = rng.choice(list(_paths(result)))
+    path, value = rng.choice(list(subtrees(result)))
     parent: Any = result
     for step in path[:-1]:
         parent = parent[step]
