@@ -28,11 +28,12 @@ from hygie.search.catalog import (
 )
 from hygie.search.composite import COLUMNS as COMPOSITE_COLUMNS
 from hygie.search.extract import IndexRows, extract
+from hygie.storage.codec import pack, unpack
 from hygie.storage.database import COPY_THRESHOLD, Session
 from hygie.storage.index_rows import Pids, stored_rows
 from hygie.storage.migrations import INDEX_TABLES
 from hygie.storage.restore import restore, restore_many
-from hygie.storage.versions import Version, instant, new_id, now_ms, pack, stamp, unpack
+from hygie.storage.versions import Version, instant, new_id, now_ms, stamp
 
 _COLUMNS = {
     "token": ("rk", "pid", "system", "code"),

@@ -1,10 +1,10 @@
 """Stored versions of resources: ids, instants, the compressed body, :class:`Version` and the
-stamping of server-owned ``meta`` (shared by the store, history and the change feed)."""
+stamping of server-owned ``meta`` (shared by the store, history and the change feed). Bodies are
+compressed by :mod:`hygie.storage.codec`."""
 
 from __future__ import annotations
 
 import secrets
-import zlib
 from base64 import b32encode
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,14 +27,6 @@ def now_ms() -> int:
 def instant(ms: int) -> str:
     """FHIR instant with millisecond precision in UTC."""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def pack(body: bytes) -> bytes:
-    return zlib.compress(body, 1)
-
-
-def unpack(data: bytes | memoryview) -> bytes:
-    return zlib.decompress(data)
 
 
 @dataclass(frozen=True, slots=True)

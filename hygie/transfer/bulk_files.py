@@ -18,7 +18,7 @@ from typing import BinaryIO
 import orjson
 
 from hygie.api.audit_trail import patients_referenced
-from hygie.storage.store import unpack
+from hygie.storage.codec import unpack
 
 
 class PageWriter:

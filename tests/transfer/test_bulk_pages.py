@@ -14,8 +14,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from hygie.storage.codec import unpack
 from hygie.storage.database import open_database
-from hygie.storage.versions import unpack
 from hygie.transfer.commands_export import export_cli
 from tests.support import open_client
 from tests.transfer.bulk_helpers import bulk_settings
@@ -161,7 +161,7 @@ def test_binary_rows_are_the_same_rows(loaded: dict[str, str], database_url: str
 
 
 def test_the_page_writer_appends_in_order_and_reports_its_errors(tmp_path: Path) -> None:
-    from hygie.storage.versions import pack
+    from hygie.storage.codec import pack
     from hygie.transfer.bulk_files import PageWriter
 
     patients: set[str] = set()
