@@ -9,7 +9,7 @@ accent-insensitive and tolerant of French inflection:
 1. split into words on whitespace and punctuation, fold each word with
    :func:`hygie.search.normalize.fold` (case, accents, ligatures, Arabic marks), keep letters and
    digits only;
-2. stem with the Snowball French algorithm: in Python (``snowballstemmer``) for SQLite FTS5,
+2. stem with the Snowball French algorithm: libstemmer through ``PyStemmer`` for SQLite FTS5,
    which has no French stemmer, and PostgreSQL's own ``french`` text search configuration (the
    same Snowball algorithm, plus French stop words) for the ``tsvector`` column.
 
@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-import snowballstemmer  # type: ignore[import-untyped]
+import Stemmer  # type: ignore[import-not-found]
 
 from hygie.search.normalize import fold
 
@@ -78,14 +79,23 @@ _NOT_TEXT = re.compile(  # matched at the start of a string value
 _COMMENT = re.compile(r"<!--.*?-->|<!\[CDATA\[|\]\]>", re.S)
 _HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 _TAG = re.compile(r"<[^>]*>?")
-_FRENCH = snowballstemmer.stemmer("french")
+
+
+class _Stemmers(threading.local):
+    """One libstemmer object per thread (PyStemmer's objects are not to be shared)."""
+
+    def __init__(self) -> None:
+        self.french = Stemmer.Stemmer("french")
+
+
+_STEMMERS = _Stemmers()
 
 
 # -- words --------------------------------------------------------------------------------------
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """Snowball French stem of a folded word (the vocabulary is small: cached)."""
-    result: str = _FRENCH.stemWord(word)
+    result: str = _STEMMERS.french.stemWord(word)
     return result
 
 
