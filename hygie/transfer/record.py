@@ -34,7 +34,6 @@ from hygie.transfer.record_collect import (
 )
 from hygie.transfer.record_documents import documents
 from hygie.transfer.record_html import render_html
-from hygie.transfer.record_pdf import render_pdf
 from hygie.transfer.record_staging import Staging
 from hygie.transfer.record_summary import DocumentInfo, Summary, patient_summary, practice_summary
 from hygie.transfer.record_zip import RecordZip
@@ -137,6 +136,10 @@ def _write(
             listed.append(DocumentInfo(doc.name, doc.title, doc.content_type, doc.date))
         summary: Summary = summarize(listed)
         archive.write("summary/summary.html", [render_html(summary)])
+        # fpdf (and its PIL and fontTools) takes a quarter of a second to import: only the
+        # commands and requests that write a record pay it, not every start of the CLI.
+        from hygie.transfer.record_pdf import render_pdf
+
         archive.write("summary/summary.pdf", [render_pdf(summary)])
         manifest = archive.finish(scope, language, _instant(created))
     except BaseException:
