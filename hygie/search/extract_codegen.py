@@ -111,16 +111,10 @@ def _token(w: Writer, c: str, item: str) -> None:
         w.append("token", f"({c}, None, {item})")
     codings = w.fresh("codings")
     with w.block(f"elif {concept_test(item, codings)}:"):
-        coding, system, value, display, text = (
-            w.fresh(n) for n in ("coding", "system", "code", "display", "text")
-        )
+        coding, value, text = (w.fresh(n) for n in ("coding", "code", "text"))
         with w.block(f"for {coding} in {codings}:"), w.block(f"if type({coding}) is dict:"):
-            w(f"{system}, {value} = {coding}.get('system'), {coding}.get('code')")
-            with w.block(f"if {system} is not None or {value} is not None:"):
-                w.append("token", f"({c}, {system}, {value})")
-            w(f"{display} = {coding}.get('display')")
-            with w.block(f"if type({display}) is str:"):
-                w.append("token_text", f"({c}, folded({display}))")
+            w(f"{value} = {coding}.get('code')")
+            _coding(w, c, coding, value)
         w(f"{text} = {item}.get('text')")
         with w.block(f"if type({text}) is str:"):  # often a coding's display: that row again
             w(f"{text} = ({c}, folded({text}))")
@@ -132,13 +126,19 @@ def _token(w: Writer, c: str, item: str) -> None:
         w(f"{system} = {item}.get('system')")
         w.append("token", f"({c}, None if {system} in CONTACT_SYSTEMS else {system}, {identifier})")
     with w.block(f"elif {coding_test(item)}:"):  # token_complex: neither a concept nor an identifier
-        system, display = w.fresh("system"), w.fresh("display")
-        w(f"{system} = {item}.get('system')")
-        with w.block(f"if {system} is not None or {item}['code'] is not None:"):
-            w.append("token", f"({c}, {system}, {item}['code'])")
-        w(f"{display} = {item}.get('display')")
-        with w.block(f"if type({display}) is str:"):
-            w.append("token_text", f"({c}, folded({display}))")
+        _coding(w, c, item, f"{item}['code']")
+
+
+def _coding(w: Writer, c: str, coding: str, code: str) -> None:
+    """Rows of one Coding (``code``: an expression of its code): a token row for its system and
+    code, a token_text row for its display."""
+    system, display = w.fresh("system"), w.fresh("display")
+    w(f"{system} = {coding}.get('system')")
+    with w.block(f"if {system} is not None or {code} is not None:"):
+        w.append("token", f"({c}, {system}, {code})")
+    w(f"{display} = {coding}.get('display')")
+    with w.block(f"if type({display}) is str:"):
+        w.append("token_text", f"({c}, folded({display}))")
 
 
 def _reference(w: Writer, c: str, item: str) -> None:
