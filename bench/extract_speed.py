@@ -14,7 +14,6 @@ Synthea corpus, in corpus order, and prints the best round of each: mean and per
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import defaultdict
@@ -77,10 +76,8 @@ def compare(rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    if "--compare" in sys.argv:
-        parser = argparse.ArgumentParser(description="generated extractors against their plans, CPU time")
-        parser.add_argument("--compare", action="store_true")
-        parser.add_argument("--rounds", type=int, default=3)
-        compare(parser.parse_args().rounds)
-    else:
-        main(run, "search-index extraction, µs per resource")
+    main(
+        run,
+        "search-index extraction, µs per resource (--compare: generated extractors against their plans)",
+        compare=lambda args: compare(args.rounds or 3),
+    )

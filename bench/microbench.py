@@ -71,10 +71,29 @@ def report(fn: Timed, name: str, resources: list[dict[str, Any]], repeat: int, t
         )
 
 
-def main(fn: Timed, description: str, argv: list[str] | None = None) -> None:
+def main(
+    fn: Timed,
+    description: str,
+    argv: list[str] | None = None,
+    *,
+    compare: Callable[[argparse.Namespace], None] | None = None,
+) -> None:
+    """Time ``fn`` on both corpora; with ``compare``, the script's ``--compare`` mode (its own
+    options: ``--rounds``) runs it instead."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeat", type=int, default=3, help="timings per resource (best kept)")
-    parser.add_argument("--top", type=int, default=8, help="resource types listed per corpus")
+    parser.add_argument("--top", type=int, default=None, help="resource types listed (default 8)")
+    if compare is not None:
+        parser.add_argument(
+            "--compare", action="store_true", help="alternate the new path with the old one, CPU time"
+        )
+        parser.add_argument("--rounds", type=int, default=None, help="alternate passes (best kept)")
     args = parser.parse_args(argv)
+    if compare is not None and args.compare:
+        compare(args)
+        return
+    if compare is not None and args.rounds is not None:
+        parser.error("--rounds goes with --compare")
+    args.top = 8 if args.top is None else args.top
     report(fn, "synthea-r4", list(synthea_resources()), args.repeat, args.top)
     report(fn, "fhir-r4-examples", list(example_resources()), args.repeat, args.top)

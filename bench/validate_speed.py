@@ -15,7 +15,6 @@ other work on the machine weighs on both alike; then the per-type means of each 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -70,12 +69,8 @@ def compare(rounds: int, top: int) -> None:
 
 
 if __name__ == "__main__":
-    if "--compare" in sys.argv:
-        parser = argparse.ArgumentParser(description="validate_resource against the reporting walker")
-        parser.add_argument("--compare", action="store_true")
-        parser.add_argument("--rounds", type=int, default=5, help="alternate passes (best kept)")
-        parser.add_argument("--top", type=int, default=12, help="resource types listed")
-        args = parser.parse_args()
-        compare(args.rounds, args.top)
-    else:
-        main(validate_resource, "resource validation, µs per resource")
+    main(
+        validate_resource,
+        "resource validation, µs per resource (--compare: against the reporting walker alone)",
+        compare=lambda args: compare(args.rounds or 5, args.top or 12),
+    )

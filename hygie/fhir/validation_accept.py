@@ -346,15 +346,7 @@ _DEFAULT: list[Acceptor] = []  # the default acceptor, once built
 def accepts(resource: object, expected_type: str | None = None) -> bool:
     """True if :func:`hygie.fhir.validation.validate_resource` surely finds no issue."""
     acceptor = _DEFAULT[0] if _DEFAULT else _default()
-    if type(resource) is not dict:
-        return False
-    rtype = resource.get("resourceType")
-    check = acceptor.roots.get(rtype) if type(rtype) is str else None
-    if check is None or (expected_type is not None and rtype != expected_type):
-        return False
-    if rtype == "Bundle" or "contained" in resource:  # a context for dom-3 or conditional references
-        return acceptor.resource(resource, 0, None, None)
-    return check(resource, 0, None)
+    return acceptor.resource(resource, 0, None, expected_type)
 
 
 def _default() -> Acceptor:

@@ -189,7 +189,19 @@ def test_the_page_writer_appends_in_order_and_reports_its_errors(tmp_path: Path)
 def test_a_restricted_caller_gets_the_same_pages_at_any_size(database_url: str, tmp_path: Path) -> None:
     """``$export`` under a patient-launch token: small pages (the SQLite key walk) give exactly
     the launch patient's records, as one page does."""
-    from tests.transfer.bulk_helpers import bearer, export, keys, system_principal
+    from tests.transfer.bulk_helpers import system_principal
+
+    found = _keys_at_page_sizes(
+        database_url, tmp_path, "Patient/$export", system_principal("app", "patient/*.rs", launch="p4")
+    )
+    expected = {"Patient/p4", *(f"Observation/o{i}" for i in range(4, 8))}
+    assert found == [expected, expected]
+
+
+def _keys_at_page_sizes(database_url: str, tmp_path: Path, path: str, principal: Any) -> list[set[str]]:
+    """The keys ``principal`` gets from ``$export`` at ``path``, with pages of 1,000 then of 2
+    (the world loaded once, before the first)."""
+    from tests.transfer.bulk_helpers import bearer, export, keys
 
     found = []
     for size in (1000, 2):
@@ -197,10 +209,8 @@ def test_a_restricted_caller_gets_the_same_pages_at_any_size(database_url: str, 
         with open_client(settings) as client:
             if size == 1000:
                 _load(client, _world())
-            launched = bearer(settings, system_principal("app", "patient/*.rs", launch="p4"))
-            found.append(keys(export(client, "Patient/$export", launched)))
-    expected = {"Patient/p4", *(f"Observation/o{i}" for i in range(4, 8))}
-    assert found == [expected, expected]
+            found.append(keys(export(client, path, bearer(settings, principal))))
+    return found
 
 
 def test_the_last_page_counts_in_the_audit(loaded: dict[str, str], database_url: str, tmp_path: Path) -> None:
@@ -226,21 +236,11 @@ def test_rows_the_caller_may_search_but_not_read_do_not_end_a_type_early(
     """A client may search every Observation but read the laboratory ones only: a page of keys is
     made of readable rows, so a page short of them does not end the type (laboratory
     Observations after the first page were lost)."""
-    from tests.transfer.bulk_helpers import bearer, export, keys, system_principal
+    from tests.transfer.bulk_helpers import system_principal
 
     labs = {f"Observation/o{i}" for i in range(14) if i % 3 == 0}
-    found = []
-    for size in (1000, 2):
-        settings = bulk_settings(database_url, tmp_path, bulk_chunk_size=size)
-        with open_client(settings) as client:
-            if size == 1000:
-                _load(client, _world())
-            scopes = "system/Observation.s system/Observation.r?category=laboratory"
-            found.append(
-                keys(
-                    export(
-                        client, "$export?_type=Observation", bearer(settings, system_principal("app", scopes))
-                    )
-                )
-            )
+    scopes = "system/Observation.s system/Observation.r?category=laboratory"
+    found = _keys_at_page_sizes(
+        database_url, tmp_path, "$export?_type=Observation", system_principal("app", scopes)
+    )
     assert found == [labs, labs]
