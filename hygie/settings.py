@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         description="Resources read per database transaction by a Bulk Data export or loaded per "
         "batch by an import (memory stays flat whatever the job's size).",
     )
+    bulk_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a Bulk Data job stays with the worker running it without news from "
+        "it: after a crash or a kill, another server process (or this one restarted) takes the job "
+        "up again this long after the last news; a clean stop hands it over at once.",
+    )
     bulk_import_url_prefixes: str = Field(
         default="",
         description="Comma-separated URL prefixes that `$import` may fetch input files from "

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Literal
 
 from hygie.storage.migrations_auth import AUTH_MIGRATION
-from hygie.storage.migrations_bulk import BULK_MIGRATION
+from hygie.storage.migrations_bulk import BULK_LEASE_MIGRATION, BULK_MIGRATION
 from hygie.storage.migrations_cds import CDS_MIGRATION
 from hygie.storage.migrations_imports import IMPORTS_MIGRATION
 from hygie.storage.migrations_oauth import OAUTH_NONCE_MIGRATION
@@ -250,6 +250,7 @@ MIGRATIONS: list[dict[Dialect, list[str]]] = [
     CDS_MIGRATION,  # 12: CDS Hooks clients, JWT ids, cards and feedback (migrations_cds.py)
     IMPORTS_MIGRATION,  # 13: files loaded by hygie import, in their own transaction (migrations_imports.py)
     PROFILE_MIGRATION,  # 14: the record a web session shows (migrations_profile.py)
+    BULK_LEASE_MIGRATION,  # 15: Bulk Data jobs' runner and lease (migrations_bulk.py)
 ]
 
 INDEX_TABLES = (

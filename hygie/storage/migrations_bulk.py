@@ -40,3 +40,20 @@ BULK_MIGRATION: dict[Dialect, list[str]] = {
     "sqlite": [_table("INTEGER"), "CREATE INDEX bulk_job_status ON bulk_job (status, created)"],
     "postgresql": [_table("BIGINT"), "CREATE INDEX bulk_job_status ON bulk_job (status, created)"],
 }
+
+
+# Migration 15: several server processes on one database, each with its Bulk Data worker. A
+# running job names its ``runner`` (one worker of one process) and the end of its lease
+# (``lease_until``, epoch ms), renewed as the job advances: only an expired lease sends a job
+# back to the queue (hygie/transfer/bulk_jobs.py), where migration 9 requeued every running job
+# at each server start — another live server's jobs included.
+BULK_LEASE_MIGRATION: dict[Dialect, list[str]] = {
+    "sqlite": [
+        "ALTER TABLE bulk_job ADD COLUMN runner TEXT",
+        "ALTER TABLE bulk_job ADD COLUMN lease_until INTEGER",
+    ],
+    "postgresql": [
+        "ALTER TABLE bulk_job ADD COLUMN runner TEXT",
+        "ALTER TABLE bulk_job ADD COLUMN lease_until BIGINT",
+    ],
+}

@@ -185,7 +185,7 @@ def _outcome_line(key: str, lang: str, severity: str, code: str, **params: Any) 
 
 def run_import(worker: BulkWorker, job: jobs.Job) -> None:
     """Load every input file of an import job, one transaction each (runs in a worker thread)."""
-    from hygie.transfer.bulk_worker import job_env
+    from hygie.transfer.bulk_worker import StopJobError, job_env
 
     req = job.request
     lang, base = str(req.get("lang", "fr")), str(req["base"])
@@ -226,7 +226,8 @@ def run_import(worker: BulkWorker, job: jobs.Job) -> None:
         loaded.written.update(counts.written)
         loaded.unchanged.update(counts.unchanged)
     done = _manifest(job, base, tx_ms, outcomes, errors, loaded, folder)
-    worker.db.run_sync(lambda s: jobs.finish(s, job.id, done))
+    if not worker.db.run_sync(lambda s: jobs.finish(s, job.id, done, worker.runner)):
+        raise StopJobError()
 
 
 def _record(job: jobs.Job, counts: Counts, name: str) -> balp.AccessRecord:

@@ -2,8 +2,15 @@
 
 Asynchronous pattern of the Bulk Data Access IG 2.0
 (https://hl7.org/fhir/uv/bulkdata/STU2/export.html#bulk-data-kick-off-request): the kick-off
-stores a *queued* job; the worker (:mod:`hygie.transfer.bulk_worker`) claims it (*running*),
-then marks it *done* with its manifest or *failed* with an error. A job belongs to the principal
+stores a *queued* job; a worker (:mod:`hygie.transfer.bulk_worker`) claims it (*running*),
+then marks it *done* with its manifest or *failed* with an error.
+
+Several server processes may share a database, each with its worker (migration 15): a running
+job names its ``runner`` (one worker) and holds a lease (``lease_until``, epoch ms) that the runner
+renews as it works. Only an expired lease — its runner crashed, was killed, or stopped and let go
+of it — puts the job back in the queue, for any worker to run again from the beginning; every
+change a runner makes (progress, done, failed) names it, so a runner that lost its job changes
+nothing. A job belongs to the principal
 who started it (:func:`owner_of`): the status URL, the files and DELETE answer 404 to anybody
 else, exactly like an absent job. Files live under ``HYGIE_BULK_DIR/<job id>/``.
 """
@@ -80,13 +87,16 @@ def create(
     *,
     job_id: str | None = None,
     status: Status = "queued",
+    runner: str | None = None,
+    lease_until: int | None = None,
 ) -> str:
+    """A new job (``status``, ``runner`` and ``lease_until`` other than the defaults: tests)."""
     job_id = job_id or new_job_id()
     claims = orjson.dumps(principal_claims(principal)).decode() if principal is not None else None
     s.execute(
-        f"INSERT INTO bulk_job ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO bulk_job ({_COLUMNS}, runner, lease_until) VALUES ({', '.join('?' * 14)})",
         (job_id, kind, owner_of(principal), claims, orjson.dumps(request).decode(), status, None,
-         now_ms(), None, None, None, None),
+         now_ms(), None, None, None, None, runner, lease_until),
     )  # fmt: skip
     return job_id
 
@@ -117,51 +127,92 @@ def _job(row: tuple[Any, ...]) -> Job:
     )
 
 
-def waiting(s: Session) -> bool:
-    """Whether some job is queued (a read: the idle worker's cheap look)."""
-    return s.one("SELECT 1 FROM bulk_job WHERE status = 'queued' LIMIT 1") is not None
+def waiting(s: Session, now: int) -> bool:
+    """Whether some job waits for a worker: queued, or running under an expired lease (a read:
+    the idle worker's cheap look)."""
+    row = s.one(
+        "SELECT 1 FROM bulk_job WHERE status = 'queued' "
+        "OR (status = 'running' AND (lease_until IS NULL OR lease_until < ?)) LIMIT 1",
+        (now,),
+    )
+    return row is not None
 
 
-def claim(s: Session) -> Job | None:
-    """Take the oldest queued job (mark it running); None when none waits."""
+def requeue_expired(s: Session, now: int) -> list[str]:
+    """Jobs whose runner's lease expired (it crashed, was killed, or stopped and let go) go back to
+    the queue, to be run again from the beginning: their partial files are dropped then. Jobs left
+    running before leases existed (no lease) count as expired."""
+    expired = "status = 'running' AND (lease_until IS NULL OR lease_until < ?)"
+    ids = [str(r[0]) for r in s.all(f"SELECT id FROM bulk_job WHERE {expired}", (now,))]
+    if ids:
+        s.execute(
+            "UPDATE bulk_job SET status = 'queued', progress = NULL, runner = NULL, lease_until = NULL "
+            f"WHERE {expired}",
+            (now,),
+        )
+    return ids
+
+
+def claim(s: Session, runner: str, now: int, ttl_ms: int) -> Job | None:
+    """Take the oldest queued job for ``runner`` (running, leased until ``now + ttl_ms``); None
+    when none waits."""
     lock = " FOR UPDATE SKIP LOCKED" if s.dialect == "postgresql" else ""
     row = s.one(f"SELECT id FROM bulk_job WHERE status = 'queued' ORDER BY created, id LIMIT 1{lock}")
     if row is None:
         return None
-    s.execute("UPDATE bulk_job SET status = 'running', started = ? WHERE id = ?", (now_ms(), row[0]))
+    s.execute(
+        "UPDATE bulk_job SET status = 'running', started = ?, runner = ?, lease_until = ? WHERE id = ?",
+        (now, runner, now + ttl_ms, row[0]),
+    )
     return get(s, str(row[0]))
 
 
-def requeue_running(s: Session) -> list[str]:
-    """Jobs left *running* by a stopped or crashed server go back to the queue (restarted from
-    the beginning: their partial files are dropped when they run again)."""
-    ids = [str(r[0]) for r in s.all("SELECT id FROM bulk_job WHERE status = 'running'")]
-    s.execute("UPDATE bulk_job SET status = 'queued', progress = NULL WHERE status = 'running'")
+def renew(s: Session, job_id: str, runner: str, now: int, ttl_ms: int) -> bool:
+    """Extend ``runner``'s lease on the job; False when the job is no longer its own (deleted,
+    or requeued after its lease expired)."""
+    cur = s.execute(
+        "UPDATE bulk_job SET lease_until = ? WHERE id = ? AND runner = ? AND status = 'running'",
+        (now + ttl_ms, job_id, runner),
+    )
+    return bool(cur.rowcount)
+
+
+def release(s: Session, runner: str) -> list[str]:
+    """``runner`` stops: its running jobs' leases end now (the next look of any worker requeues
+    them, instead of after the lease's time)."""
+    ids = [
+        str(r[0]) for r in s.all("SELECT id FROM bulk_job WHERE runner = ? AND status = 'running'", (runner,))
+    ]
+    if ids:
+        s.execute("UPDATE bulk_job SET lease_until = 0 WHERE runner = ? AND status = 'running'", (runner,))
     return ids
 
 
-def set_progress(s: Session, job_id: str, progress: str) -> bool:
-    """Record progress; False when the job is gone (deleted by its owner: stop working)."""
+def set_progress(s: Session, job_id: str, progress: str, runner: str, now: int, ttl_ms: int) -> bool:
+    """Record progress and renew the lease; False when the job is no longer ``runner``'s
+    (deleted by its owner, or requeued: stop working)."""
     cur = s.execute(
-        "UPDATE bulk_job SET progress = ? WHERE id = ? AND status = 'running'", (progress[:500], job_id)
+        "UPDATE bulk_job SET progress = ?, lease_until = ? "
+        "WHERE id = ? AND runner = ? AND status = 'running'",
+        (progress[:500], now + ttl_ms, job_id, runner),
     )
     return bool(cur.rowcount)
 
 
-def finish(s: Session, job_id: str, manifest: dict[str, Any]) -> bool:
+def finish(s: Session, job_id: str, manifest: dict[str, Any], runner: str) -> bool:
     cur = s.execute(
-        "UPDATE bulk_job SET status = 'done', finished = ?, manifest = ?, progress = NULL "
-        "WHERE id = ? AND status = 'running'",
-        (now_ms(), orjson.dumps(manifest).decode(), job_id),
+        "UPDATE bulk_job SET status = 'done', finished = ?, manifest = ?, progress = NULL, "
+        "lease_until = NULL WHERE id = ? AND runner = ? AND status = 'running'",
+        (now_ms(), orjson.dumps(manifest).decode(), job_id, runner),
     )
     return bool(cur.rowcount)
 
 
-def fail(s: Session, job_id: str, error: dict[str, Any]) -> bool:
+def fail(s: Session, job_id: str, error: dict[str, Any], runner: str) -> bool:
     cur = s.execute(
-        "UPDATE bulk_job SET status = 'failed', finished = ?, error = ?, progress = NULL "
-        "WHERE id = ? AND status = 'running'",
-        (now_ms(), orjson.dumps(error).decode(), job_id),
+        "UPDATE bulk_job SET status = 'failed', finished = ?, error = ?, progress = NULL, "
+        "lease_until = NULL WHERE id = ? AND runner = ? AND status = 'running'",
+        (now_ms(), orjson.dumps(error).decode(), job_id, runner),
     )
     return bool(cur.rowcount)
 

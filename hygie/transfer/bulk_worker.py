@@ -4,8 +4,11 @@ Bulk Data Access IG 2.0, asynchronous pattern
 (https://hl7.org/fhir/uv/bulkdata/STU2/export.html#response---complete-status). Started by
 :func:`hygie.transfer.operations.start` with the server, stopped by ``close``:
 
-- at start, jobs left *running* by a stopped or crashed server are queued again (and restarted
-  from the beginning); one server process per database runs the worker (docs/bulk-data.md);
+- every server process sharing a database runs one; a worker runs one job at a time, holding a
+  lease on it (``HYGIE_BULK_LEASE_SECONDS``) that it renews at every chunk and from a timer;
+  jobs whose lease expired (their runner crashed or was killed) or was let go (a clean stop)
+  are queued again by the next worker that looks, and restarted from the beginning
+  (:mod:`hygie.transfer.bulk_jobs`, docs/bulk-data.md);
 - a job runs in a worker thread, one short database transaction per chunk of resources, under
   the access policy of the principal who started it (rebuilt from the stored claims at each
   chunk, so a break-the-glass grant that ends stops counting); the files are written by a
@@ -19,6 +22,9 @@ Bulk Data Access IG 2.0, asynchronous pattern
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -146,21 +152,31 @@ class BulkWorker:
         self.settings: Settings = api.settings
         self.root = Path(self.settings.bulk_dir)
         self._stopping = threading.Event()
+        self._lost = threading.Event()  # the running job is no longer this worker's
         self._task: asyncio.Task[None] | None = None
         self._last_purge = 0.0
+        # Who runs a job, in its row: unique per worker, readable in the database by an operator.
+        self.runner = f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.ttl_ms = max(int(self.settings.bulk_lease_seconds * 1000), 1)
 
     async def start(self) -> None:
-        requeued = await self.db.run(jobs.requeue_running)
-        if requeued:
-            log.info("bulk_jobs_requeued", count=len(requeued))
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def close(self) -> None:
+        """Stop after the running job's current chunk, and let go of the job: the next worker to
+        look (of another process, or of this server restarted) takes it up at once."""
         self._stopping.set()
         if self._task is not None:
             self._task.cancel()
             with suppress(asyncio.CancelledError):
                 await self._task
+        try:
+            released = await self.db.run(lambda s: jobs.release(s, self.runner))
+        except Exception as exc:  # the database is away: the lease will expire
+            log.error("bulk_release_failed", error=type(exc).__name__)
+        else:
+            if released:
+                log.info("bulk_jobs_released", count=len(released))
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -168,8 +184,8 @@ class BulkWorker:
                 if time.monotonic() - self._last_purge > PURGE_EVERY_S:
                     self._last_purge = time.monotonic()
                     await self.db.run(lambda s: self.purge(s, jobs.now_ms()))
-                waiting = await self.db.run(jobs.waiting, write=False)
-                job = await self.db.run(jobs.claim) if waiting else None
+                waiting = await self.db.run(lambda s: jobs.waiting(s, jobs.now_ms()), write=False)
+                job = await self.db.run(self._take) if waiting else None
             except Exception as exc:  # the database is away: try again later
                 log.error("bulk_worker_failed", error=type(exc).__name__)
                 job = None
@@ -181,8 +197,47 @@ class BulkWorker:
     def purge(self, s: Any, now_ms: int) -> list[str]:
         return purge(s, self.settings, now_ms)
 
+    def _take(self, s: Any) -> jobs.Job | None:
+        """Queue again the jobs whose lease expired, then claim the oldest queued one."""
+        now = jobs.now_ms()
+        requeued = jobs.requeue_expired(s, now)
+        if requeued:
+            log.info("bulk_jobs_requeued", count=len(requeued))
+        return jobs.claim(s, self.runner, now, self.ttl_ms)
+
     async def run(self, job: jobs.Job) -> None:
-        """Run one claimed job to its end (done or failed); a stop leaves it *running*."""
+        """Run one claimed job to its end (done or failed); a stop leaves it *running*, let go."""
+        self._lost.clear()
+        renewing = asyncio.get_running_loop().create_task(self._renew(job.id))
+        try:
+            await self._run(job)
+        finally:
+            renewing.cancel()
+            with suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew(self, job_id: str) -> None:
+        """Renew the lease every third of its length while the job runs, between its chunks too
+        (a chunk of ``$import`` is a whole file). In a thread: on SQLite the job's transaction may
+        hold the database until its chunk ends."""
+
+        def renew() -> bool:
+            return bool(
+                self.db.run_sync(lambda s: jobs.renew(s, job_id, self.runner, jobs.now_ms(), self.ttl_ms))
+            )
+
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)
+            try:
+                kept = await anyio.to_thread.run_sync(renew)
+            except Exception as exc:  # the database is away: the chunks renew it, or it expires
+                log.error("bulk_renew_failed", job=job_id, error=type(exc).__name__)
+                continue
+            if not kept:  # deleted by its owner, or requeued after a stall: stop at the next chunk
+                self._lost.set()
+                return
+
+    async def _run(self, job: jobs.Job) -> None:
         try:
             if job.kind == "export":
                 record = await anyio.to_thread.run_sync(self._export, job, abandon_on_cancel=False)
@@ -197,22 +252,23 @@ class BulkWorker:
             return
         except FhirError as err:
             failed = {"status": err.status, "outcome": err.outcome(str(job.request.get("lang", "fr")))}
-            await self.db.run(lambda s: jobs.fail(s, job.id, failed))
+            await self.db.run(lambda s: jobs.fail(s, job.id, failed, self.runner))
         except Exception as exc:
             log.error("bulk_job_failed", job=job.id, error=type(exc).__name__)
             issue = Issue("exception", "bulk_job_failed", {"reason": type(exc).__name__})
             error = {"status": 500, "outcome": outcome([issue], str(job.request.get("lang", "fr")))}
-            await self.db.run(lambda s: jobs.fail(s, job.id, error))
+            await self.db.run(lambda s: jobs.fail(s, job.id, error, self.runner))
 
     def step(self, job_id: str, work: Any, progress: str) -> Any:
-        """Run ``work(session)`` in one transaction and record ``progress``; :class:`StopJobError` when
-        the server stops or the job was deleted."""
-        if self._stopping.is_set():
+        """Run ``work(session)`` in one transaction that records ``progress`` and renews the lease;
+        :class:`StopJobError` (the transaction rolled back) when the server stops or the job is no
+        longer this worker's (deleted, or requeued after its lease expired)."""
+        if self._stopping.is_set() or self._lost.is_set():
             raise StopJobError()
 
         def both(s: Any) -> Any:
             result = work(s)
-            if not jobs.set_progress(s, job_id, progress):
+            if not jobs.set_progress(s, job_id, progress, self.runner, jobs.now_ms(), self.ttl_ms):
                 raise StopJobError()
             return result
 
@@ -240,7 +296,7 @@ class BulkWorker:
             req, tx_ms, progress, errors, lambda name: f"{req.base}/$bulk-file?_jobId={job.id}&file={name}"
         )
         emergency = self.db.run_sync(lambda s: emergency_patients(s, job.principal), write=False)
-        if not self.db.run_sync(lambda s: jobs.finish(s, job.id, done)):
+        if not self.db.run_sync(lambda s: jobs.finish(s, job.id, done, self.runner)):
             raise StopJobError()
         return export_record(job.principal, progress.patients, emergency, job.id, req.url)
 

@@ -1,4 +1,5 @@
-"""Bulk Data jobs: audit, restart after a stop or a crash, retention, capability statement.
+"""Bulk Data jobs: audit, restart after a stop or a crash, several servers on one database (leases),
+retention, capability statement.
 
 Bulk Data Access IG 2.0 — https://hl7.org/fhir/uv/bulkdata/STU2/export.html
 """
@@ -106,7 +107,9 @@ def test_the_capability_statement_lists_the_operations(database_url: str, tmp_pa
 def test_a_killed_server_finishes_the_export_after_restart(
     database_url: str, tmp_path: Path, live_server_factory: Callable[..., Any]
 ) -> None:
-    server = live_server_factory(database_url, env={"HYGIE_BULK_DIR": str(tmp_path / "bulk")})
+    # the killed server cannot let go of its job: its lease (1 s here) expires
+    env = {"HYGIE_BULK_DIR": str(tmp_path / "bulk"), "HYGIE_BULK_LEASE_SECONDS": "1"}
+    server = live_server_factory(database_url, env=env)
     fhir = server.fhir_url
     with httpx.Client(timeout=30) as http:
         bundle = {
@@ -146,9 +149,13 @@ def test_a_running_job_answers_202_with_its_progress(database_url: str, tmp_path
         api = client.app.state.fhir_api  # type: ignore[attr-defined]
         request = ExportRequest(level="system", base="http://testserver/fhir", url="x").to_json()
 
-        def running(s: Any) -> str:  # as the worker leaves it between two chunks
-            job_id = bulk_jobs.create(s, "export", OPERATOR, request, status="running")
-            assert bulk_jobs.set_progress(s, job_id, "3/12 types, 4000 resources (Observation)")
+        def running(s: Any) -> str:  # as a worker (of another server) leaves it between two chunks
+            now = bulk_jobs.now_ms()
+            job_id = bulk_jobs.create(
+                s, "export", OPERATOR, request, status="running", runner="elsewhere", lease_until=now + 60_000
+            )
+            progress = "3/12 types, 4000 resources (Observation)"
+            assert bulk_jobs.set_progress(s, job_id, progress, "elsewhere", now, 60_000)
             return job_id
 
         job_id = api.db.run_sync(running)
