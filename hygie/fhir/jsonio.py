@@ -20,11 +20,19 @@ import orjson
 # fractional trailing zeros (1.50, 1.00 — but 1.0 survives), exponents, 16+ digit mantissas.
 # Possessive quantifiers (``++``, ``*+``...) wherever what follows cannot start with what they
 # consume: the same matches, without retrying shorter digit runs at every ``12:34`` of a
-# timestamp (a third of the search time on the Synthea corpus).
-_LOSSY = re.compile(
-    rb"[:\[,]\s*+-?+(?:\d++(?:\.\d*[1-9]0++|\.00++|\.\d{16,}+|(?:\.\d++)?+[eE][+-]?+\d++)\s*+[,\]}]"
+# timestamp (a third of the search time on the Synthea corpus). One pattern per character a
+# number may follow: a pattern that starts with a literal is searched by a fast scan for it,
+# where ``[:\[,]`` first tried every position (a third faster on the Synthea lines).
+_NUMBER_AFTER = (
+    rb"\s*+-?+(?:\d++(?:\.\d*[1-9]0++|\.00++|\.\d{16,}+|(?:\.\d++)?+[eE][+-]?+\d++)\s*+[,\]}]"
     rb"|\d{16,}+\.\d)"
 )
+_LOSSY = tuple(re.compile(re.escape(before) + _NUMBER_AFTER) for before in (b":", b"[", b","))
+
+
+def _lossy(blob: bytes) -> bool:
+    """Whether ``blob`` holds a number a float would not write back as read."""
+    return any(pattern.search(blob) is not None for pattern in _LOSSY)
 
 
 class Decimal(float):
@@ -62,7 +70,7 @@ def loads(raw: bytes | str) -> Any:
     blob = raw.encode() if isinstance(raw, str) else raw
     if _NUL.search(blob):  # no text column of PostgreSQL can hold it; FHIR strings have no use for it
         raise ValueError("the NUL character (\\u0000) is not allowed")
-    if _LOSSY.search(blob) is None:
+    if not _lossy(blob):
         return orjson.loads(blob)
     if _SURROGATE.search(blob):
         orjson.loads(blob)  # rejects lone surrogates, which the standard library lets through

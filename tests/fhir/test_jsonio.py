@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import re
+from pathlib import Path
 
-from hygie.fhir.jsonio import Decimal, dumps, loads
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hygie.fhir.jsonio import Decimal, _lossy, dumps, loads
 
 
 @pytest.mark.parametrize(
@@ -53,3 +58,45 @@ def test_malformed_is_a_value_error(bad: bytes) -> None:
 def test_huge_integer_on_the_exact_path_can_be_written_back() -> None:
     data = loads(b'{"a":1.50,"b":123456789012345678901234567890}')
     assert dumps(data) == b'{"a":1.50,"b":123456789012345678901234567890}'
+
+
+# The single pattern the per-character patterns of jsonio._LOSSY replaced: the oracle they must
+# agree with everywhere.
+_COMBINED = re.compile(
+    rb"[:\[,]\s*+-?+(?:\d++(?:\.\d*[1-9]0++|\.00++|\.\d{16,}+|(?:\.\d++)?+[eE][+-]?+\d++)\s*+[,\]}]"
+    rb"|\d{16,}+\.\d)"
+)
+_ALPHABET = b':[],{}" -.0123456789eE+\n\tax'
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(list(_ALPHABET)), max_size=40).map(bytes))
+def test_the_lossy_scan_finds_what_the_combined_pattern_finds(blob: bytes) -> None:
+    assert _lossy(blob) == (_COMBINED.search(blob) is not None)
+
+
+def test_the_lossy_scan_agrees_on_the_synthea_corpus() -> None:
+    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "synthea-r4"
+    lines = [path.read_bytes() for path in sorted(folder.glob("*.json"))[:10]]
+    found = [_lossy(line) for line in lines]
+    assert found == [_COMBINED.search(line) is not None for line in lines]
+    assert any(found)  # the corpus has exact decimals to keep: a real comparison
+
+
+@pytest.mark.parametrize(
+    ("blob", "lossy"),
+    [
+        (b'{"v":1.50}', True),
+        (b'{"v":[1.50]}', True),
+        (b'{"v":[2,1.00]}', True),
+        (b'{"v": -3e5 }', True),
+        (b'{"v":12345678901234567.5}', True),
+        (b'{"v":1.5}', False),
+        (b'{"v":1.0}', False),
+        (b'{"v":"1.50"}', False),
+        (b'{"id":"4e5-1e3"}', False),
+        (b'{"t":"12:34:00"}', False),
+    ],
+)
+def test_lossy_numbers(blob: bytes, lossy: bool) -> None:
+    assert _lossy(blob) is lossy
