@@ -3,9 +3,9 @@
 Bodies are small JSON documents (1.3 KB on average for Synthea), too small for a compressor to
 learn much from each one alone. A dictionary (``data/body-1.zdict``, built from the official R4
 examples by :mod:`hygie.storage.build_dictionary`) carries the field names and values they share:
-on the Synthea corpus a body takes 350 bytes instead of 570 with zlib level 1, and compressing
-takes 5 µs instead of 25, reading back 2.4 µs instead of 7.8 (docs/benchmarks.md, "Body
-compression").
+on the Synthea corpus a body takes 343 bytes instead of 570 with zlib level 1, and compressing
+takes 5–6 µs instead of 25, reading back 2.4 µs instead of 7.8 (docs/benchmarks.md, "NDJSON
+import, session of 2026-11-23 14:15–15:35").
 
 Each Zstandard frame names its dictionary (its dict id), so a database may hold frames of several
 dictionaries — and bodies written before this codec, in zlib (first byte 0x78, never the first
@@ -63,8 +63,7 @@ def pack(body: bytes) -> bytes:
 
 def unpack(data: bytes | memoryview) -> bytes:
     """The body of :func:`pack` — or of the zlib codec of databases written before it."""
-    data = bytes(data) if isinstance(data, memoryview) else data
-    if data[:4] != _MAGIC:
+    if data[:4] != _MAGIC:  # zlib, zstandard and this comparison all take a memoryview as it is
         return zlib.decompress(data)
     dict_id = zstandard.get_frame_parameters(data).dict_id
     return _contexts.decompressor(dict_id).decompress(data)

@@ -10,9 +10,11 @@ job names its ``runner`` (one worker) and holds a lease (``lease_until``, epoch 
 renews as it works. Only an expired lease — its runner crashed, was killed, or stopped and let go
 of it — puts the job back in the queue, for any worker to run again from the beginning; every
 change a runner makes (progress, done, failed) names it, so a runner that lost its job changes
-nothing. A job belongs to the principal
-who started it (:func:`owner_of`): the status URL, the files and DELETE answer 404 to anybody
-else, exactly like an absent job. Files live under ``HYGIE_BULK_DIR/<job id>/``.
+nothing.
+
+A job belongs to the principal who started it (:func:`owner_of`): the status URL, the files and
+DELETE answer 404 to anybody else, exactly like an absent job. Files live under
+``HYGIE_BULK_DIR/<job id>/``.
 """
 
 from __future__ import annotations
@@ -142,15 +144,12 @@ def requeue_expired(s: Session, now: int) -> list[str]:
     """Jobs whose runner's lease expired (it crashed, was killed, or stopped and let go) go back to
     the queue, to be run again from the beginning: their partial files are dropped then. Jobs left
     running before leases existed (no lease) count as expired."""
-    expired = "status = 'running' AND (lease_until IS NULL OR lease_until < ?)"
-    ids = [str(r[0]) for r in s.all(f"SELECT id FROM bulk_job WHERE {expired}", (now,))]
-    if ids:
-        s.execute(
-            "UPDATE bulk_job SET status = 'queued', progress = NULL, runner = NULL, lease_until = NULL "
-            f"WHERE {expired}",
-            (now,),
-        )
-    return ids
+    rows = s.all(
+        "UPDATE bulk_job SET status = 'queued', progress = NULL, runner = NULL, lease_until = NULL "
+        "WHERE status = 'running' AND (lease_until IS NULL OR lease_until < ?) RETURNING id",
+        (now,),
+    )
+    return [str(r[0]) for r in rows]
 
 
 def claim(s: Session, runner: str, now: int, ttl_ms: int) -> Job | None:
@@ -180,12 +179,10 @@ def renew(s: Session, job_id: str, runner: str, now: int, ttl_ms: int) -> bool:
 def release(s: Session, runner: str) -> list[str]:
     """``runner`` stops: its running jobs' leases end now (the next look of any worker requeues
     them, instead of after the lease's time)."""
-    ids = [
-        str(r[0]) for r in s.all("SELECT id FROM bulk_job WHERE runner = ? AND status = 'running'", (runner,))
-    ]
-    if ids:
-        s.execute("UPDATE bulk_job SET lease_until = 0 WHERE runner = ? AND status = 'running'", (runner,))
-    return ids
+    rows = s.all(
+        "UPDATE bulk_job SET lease_until = 0 WHERE runner = ? AND status = 'running' RETURNING id", (runner,)
+    )
+    return [str(r[0]) for r in rows]
 
 
 def set_progress(s: Session, job_id: str, progress: str, runner: str, now: int, ttl_ms: int) -> bool:

@@ -9,6 +9,7 @@ connection) sharing the test's database, as several processes would.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +22,35 @@ from tests.transfer.test_bulk_export import WORLD, load
 from tests.transfer.test_bulk_jobs import OPERATOR
 
 
-def _job(database_url: str, base: str, **fields: Any) -> str:
-    request = ExportRequest(level="system", base=base, url=f"{base}/$export", types=["Patient"]).to_json()
+def _in_database(database_url: str, work: Callable[[Any], Any], *, write: bool = True) -> Any:
+    """``work(session)`` in one transaction of a fresh connection (as another process would)."""
     db = open_database(database_url)
+    db.upgrade()
     try:
-        return str(db.run_sync(lambda s: bulk_jobs.create(s, "export", OPERATOR, request, **fields)))
+        return db.run_sync(work, write=write)
     finally:
         db.close()
+
+
+def _job(database_url: str, base: str, **fields: Any) -> str:
+    request = ExportRequest(level="system", base=base, url=f"{base}/$export", types=["Patient"]).to_json()
+    return str(
+        _in_database(database_url, lambda s: bulk_jobs.create(s, "export", OPERATOR, request, **fields))
+    )
 
 
 def _row(database_url: str, job_id: str) -> tuple[Any, ...]:
-    db = open_database(database_url)
-    try:
-        row = db.run_sync(
-            lambda s: s.one("SELECT status, runner, lease_until FROM bulk_job WHERE id = ?", (job_id,)),
-            write=False,
-        )
-    finally:
-        db.close()
+    query = "SELECT status, runner, lease_until FROM bulk_job WHERE id = ?"
+    row = _in_database(database_url, lambda s: s.one(query, (job_id,)), write=False)
     assert row is not None
     return tuple(row)
+
+
+def _worker(api: Any) -> Any:
+    """The Bulk Data worker of a running server."""
+    from hygie.transfer.bulk_worker import _WORKERS
+
+    return _WORKERS[api]
 
 
 def test_a_starting_server_leaves_another_servers_running_job_alone(
@@ -75,14 +85,7 @@ def test_a_job_whose_lease_expired_is_run_again_by_another_server(database_url: 
         assert keys(download(client, manifest)) == {"Patient/p1", "Patient/p2", "Patient/p3"}
         status, runner, lease = _row(database_url, job_id)
         assert status == "done" and runner not in (None, "crashed:7:cd") and lease is None
-        runner_of = client.app.state.fhir_api  # type: ignore[attr-defined]
-        assert runner == _worker(runner_of).runner
-
-
-def _worker(api: Any) -> Any:
-    from hygie.transfer.bulk_worker import _WORKERS
-
-    return _WORKERS[api]
+        assert runner == _worker(client.app.state.fhir_api).runner  # type: ignore[attr-defined]
 
 
 def test_a_stopping_server_lets_go_of_its_job_at_once(database_url: str, tmp_path: Path) -> None:
@@ -108,53 +111,41 @@ def test_a_stopping_server_lets_go_of_its_job_at_once(database_url: str, tmp_pat
 
 
 def test_a_runner_that_lost_its_job_changes_nothing(database_url: str) -> None:
-    db = open_database(database_url)
-    db.upgrade()
-    try:
+    def scenario(s: Any) -> None:
+        now = bulk_jobs.now_ms()
+        job_id = bulk_jobs.create(
+            s, "export", OPERATOR, {"x": 1}, status="running", runner="a", lease_until=now - 1
+        )
+        assert not bulk_jobs.renew(s, job_id, "b", now, 1000)  # not b's
+        assert bulk_jobs.requeue_expired(s, now) == [job_id]
+        taken = bulk_jobs.claim(s, "b", now, 1000)
+        assert taken is not None and taken.id == job_id
+        # a, stalled past its lease, comes back: its progress, result or failure are refused
+        assert not bulk_jobs.set_progress(s, job_id, "late", "a", now, 1000)
+        assert not bulk_jobs.finish(s, job_id, {"output": []}, "a")
+        assert not bulk_jobs.fail(s, job_id, {"status": 500}, "a")
+        assert bulk_jobs.requeue_expired(s, now) == []  # b's lease runs
+        assert bulk_jobs.set_progress(s, job_id, "1/1", "b", now, 1000)
+        assert bulk_jobs.finish(s, job_id, {"output": []}, "b")
+        job = bulk_jobs.get(s, job_id)
+        assert job is not None and job.status == "done" and job.progress is None
 
-        def scenario(s: Any) -> None:
-            now = bulk_jobs.now_ms()
-            job_id = bulk_jobs.create(
-                s, "export", OPERATOR, {"x": 1}, status="running", runner="a", lease_until=now - 1
-            )
-            assert not bulk_jobs.renew(s, job_id, "b", now, 1000)  # not b's
-            assert bulk_jobs.requeue_expired(s, now) == [job_id]
-            taken = bulk_jobs.claim(s, "b", now, 1000)
-            assert taken is not None and taken.id == job_id
-            # a, stalled past its lease, comes back: its progress, result or failure are refused
-            assert not bulk_jobs.set_progress(s, job_id, "late", "a", now, 1000)
-            assert not bulk_jobs.finish(s, job_id, {"output": []}, "a")
-            assert not bulk_jobs.fail(s, job_id, {"status": 500}, "a")
-            assert bulk_jobs.requeue_expired(s, now) == []  # b's lease runs
-            assert bulk_jobs.set_progress(s, job_id, "1/1", "b", now, 1000)
-            assert bulk_jobs.finish(s, job_id, {"output": []}, "b")
-            job = bulk_jobs.get(s, job_id)
-            assert job is not None and job.status == "done" and job.progress is None
-
-        db.run_sync(scenario)
-    finally:
-        db.close()
+    _in_database(database_url, scenario)
 
 
 def test_waiting_sees_queued_and_expired_jobs_only(database_url: str) -> None:
-    db = open_database(database_url)
-    db.upgrade()
-    try:
+    def scenario(s: Any) -> None:
+        now = bulk_jobs.now_ms()
+        s.execute("DELETE FROM bulk_job")
+        assert not bulk_jobs.waiting(s, now)
+        bulk_jobs.create(s, "export", OPERATOR, {}, status="running", runner="a", lease_until=now + 5000)
+        assert not bulk_jobs.waiting(s, now)
+        assert bulk_jobs.waiting(s, now + 5001)  # that lease expired by then
+        bulk_jobs.create(s, "export", OPERATOR, {}, status="running")  # before migration 15: no lease
+        assert bulk_jobs.waiting(s, now)
+        s.execute("DELETE FROM bulk_job")
+        bulk_jobs.create(s, "export", OPERATOR, {})
+        assert bulk_jobs.waiting(s, now)
+        s.execute("DELETE FROM bulk_job")
 
-        def scenario(s: Any) -> None:
-            now = bulk_jobs.now_ms()
-            s.execute("DELETE FROM bulk_job")
-            assert not bulk_jobs.waiting(s, now)
-            bulk_jobs.create(s, "export", OPERATOR, {}, status="running", runner="a", lease_until=now + 5000)
-            assert not bulk_jobs.waiting(s, now)
-            assert bulk_jobs.waiting(s, now + 5001)  # that lease expired by then
-            bulk_jobs.create(s, "export", OPERATOR, {}, status="running")  # before migration 15: no lease
-            assert bulk_jobs.waiting(s, now)
-            s.execute("DELETE FROM bulk_job")
-            bulk_jobs.create(s, "export", OPERATOR, {})
-            assert bulk_jobs.waiting(s, now)
-            s.execute("DELETE FROM bulk_job")
-
-        db.run_sync(scenario)
-    finally:
-        db.close()
+    _in_database(database_url, scenario)
