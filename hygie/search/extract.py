@@ -36,9 +36,9 @@ the values an expression yields into rows of one table. Row shapes (one list per
   components of the same element paired, never across elements): :mod:`hygie.search.composite`.
 
 Meta-derived parameters come out of the common Resource parameters: ``_tag``/``_security`` (token),
-``_profile``/``_source`` (uri; ``_profile`` is a uri parameter in the R4 package), ``_lastUpdated``
-(date). ``_id`` is not extracted (storage has it), nor special parameters. Rows are deduplicated
-per resource. Extension values (``extension('url')``) are indexed by their ``value[x]``.
+``_profile``/``_source`` (uri; ``_profile`` is a uri parameter in the R4 package). ``_id`` and
+``_lastUpdated`` are not extracted (storage has them as columns), nor special parameters. Rows are
+deduplicated per resource. Extension values (``extension('url')``) are indexed by their ``value[x]``.
 
 Speed (``bench/extract_speed.py``): :func:`extract` runs one generated Python function per resource
 type (:mod:`hygie.search.extract_codegen`, compiled from the type's plan on first use: nested loops
@@ -86,6 +86,9 @@ __all__ = [
 _MAX_SELECTIONS = 256  # resource shapes remembered per type
 _MAX_EXTRACTORS = 1024
 _NOT_EXTRACTED = frozenset({"special"})
+# Searched on storage's own columns (resource.id, resource.last_updated: hygie/search/query.py,
+# sort.py, chain.py), never on index rows.
+_STORAGE_COLUMNS = frozenset({"_id", "_lastUpdated"})
 Extractor = Callable[[dict[str, Any], IndexRows, tzinfo, frozenset[str]], None]
 _EXTRACTORS: dict[tuple[str, Registry | None], tuple[Extractor, Plan]] = {}
 _TYPES: dict[frozenset[str], frozenset[str]] = {}
@@ -164,7 +167,7 @@ def plan_for(resource_type: str, registry: Registry | None = None, *, generic: b
 
     composites = []
     for code, param in registry.params_for(resource_type).items():
-        if param.type in _NOT_EXTRACTED or param.expression is None or code == "_id":
+        if param.type in _NOT_EXTRACTED or param.expression is None or code in _STORAGE_COLUMNS:
             continue
         if param.type == "composite":
             composites.append(param)

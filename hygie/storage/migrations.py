@@ -235,6 +235,19 @@ _M6_SCALE: dict[Dialect, list[str]] = {
     ],
 }
 
+# -- migration 16: no index rows for _lastUpdated -------------------------------------------------
+# ``_lastUpdated`` is searched and sorted on ``resource.last_updated`` (like ``_id`` on
+# ``resource.id``); the date rows extraction wrote for it were never read: one row of fourteen
+# an imported resource, a parse of each stamped instant. Extraction no longer writes them
+# (hygie/search/extract.py); this drops those of older databases.
+_LAST_UPDATED_ROWS = (
+    "DELETE FROM idx_date WHERE pid IN (SELECT pid FROM search_param WHERE code = '_lastUpdated')"
+)
+_M16_LAST_UPDATED: dict[Dialect, list[str]] = {
+    "sqlite": [_LAST_UPDATED_ROWS],
+    "postgresql": [_LAST_UPDATED_ROWS],
+}
+
 MIGRATIONS: list[dict[Dialect, list[str]]] = [
     {"sqlite": _SQLITE_1, "postgresql": _PG_1},
     _M2_COMPOSITE,
@@ -251,6 +264,7 @@ MIGRATIONS: list[dict[Dialect, list[str]]] = [
     IMPORTS_MIGRATION,  # 13: files loaded by hygie import, in their own transaction (migrations_imports.py)
     PROFILE_MIGRATION,  # 14: the record a web session shows (migrations_profile.py)
     BULK_LEASE_MIGRATION,  # 15: Bulk Data jobs' runner and lease (migrations_bulk.py)
+    _M16_LAST_UPDATED,
 ]
 
 INDEX_TABLES = (

@@ -178,7 +178,8 @@ def test_patient_names_addresses_tokens_dates() -> None:
         ("http://interop.esante.gouv.fr/ig/fhir/core/StructureDefinition/fr-core-patient",)
     ]
     assert rows_of(rows.uri, "_source") == [("http://src#1",)]
-    assert rows_of(rows.date, "_lastUpdated") == [(ms(2024, 5, 1, 12), ms(2024, 5, 1, 12, 0, 1))]
+    # _lastUpdated is searched on storage's own column, like _id: no index rows for either
+    assert not rows_of(rows.date, "_lastUpdated")
     assert rows_of(rows.date, "birthdate") == [(ms(1980, 7, 1), ms(1980, 8, 1))]
     assert rows_of(rows.reference, "general-practitioner") == [("Practitioner", "d1", "Practitioner/d1")]
     assert not rows_of(rows.token, "_id")  # storage indexes the id itself

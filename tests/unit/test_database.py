@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,5 +86,36 @@ def test_migration_4_compacts_reference_urls(database_url: str) -> None:
             lambda s: s.all("SELECT target_id, url FROM idx_reference ORDER BY rk, target_id"), write=False
         )
         assert [tuple(r) for r in got] == [("p1", ""), ("p2", "http://x/fhir/Patient/p2"), ("", "#contained")]
+    finally:
+        db.close()
+
+
+def test_migration_16_drops_last_updated_rows(database_url: str) -> None:
+    """_lastUpdated is searched on resource.last_updated: its date rows of older databases go,
+    every other parameter's stay."""
+    db = open_database(database_url)
+    try:
+        if db.dialect == "postgresql":  # test databases are cloned from a migrated template
+            db.run_sync(lambda s: s.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        db.upgrade(target=15)
+
+        def seed(s: Any) -> None:
+            s.executemany(
+                "INSERT INTO search_param (pid, type, code) VALUES (?, ?, ?)",
+                [
+                    (1, "Patient", "_lastUpdated"),
+                    (2, "Patient", "birthdate"),
+                    (3, "Observation", "_lastUpdated"),
+                ],
+            )
+            s.executemany(
+                "INSERT INTO idx_date (rk, pid, low, high) VALUES (?, ?, ?, ?)",
+                [(1, 1, 10, 11), (1, 2, 0, 86_400_000), (2, 3, 20, 21)],
+            )
+
+        db.run_sync(seed)
+        assert db.upgrade(target=16) == [16]
+        got = db.run_sync(lambda s: s.all("SELECT rk, pid FROM idx_date ORDER BY rk"), write=False)
+        assert [tuple(r) for r in got] == [(1, 2)]
     finally:
         db.close()
