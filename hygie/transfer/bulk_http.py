@@ -198,7 +198,7 @@ async def download(call: OperationCall) -> Response:
     job_id = _job_id(call)
     job = await _owned(call, job_id)
     name = call.req.param("file") or ""
-    path = jobs.job_dir(call.api.settings.bulk_dir, job_id) / name
+    path = jobs.files_dir(call.api.settings.bulk_dir, job) / name
     if (
         job.status != "done"
         or not name

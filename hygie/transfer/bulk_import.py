@@ -22,6 +22,7 @@ job's error file; the other files go on. Only ``system`` principals may import (
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,7 +190,9 @@ def run_import(worker: BulkWorker, job: jobs.Job) -> None:
 
     req = job.request
     lang, base = str(req.get("lang", "fr")), str(req["base"])
-    folder = jobs.job_dir(worker.root, job.id)
+    stored = jobs.job_dir(worker.root, job.id)  # what the kick-off stored
+    folder = jobs.run_dir(worker.root, job.id, worker.runner)  # what this run fetches and writes
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     tx_ms = jobs.now_ms()
     outcomes: list[bytes] = []
@@ -198,7 +201,7 @@ def run_import(worker: BulkWorker, job: jobs.Job) -> None:
     server = balp.Server(base_url=worker.settings.base_url)
     for number, item in enumerate(req["inputs"], 1):
         name = item.get("url") or item["file"]
-        path = folder / item["file"]
+        path = (folder if item.get("url") else stored) / item["file"]
 
         def work(s: Any, path: Path = path, name: str = name) -> Counts:
             env = job_env(worker.api, s, job.principal, base, lang)
@@ -228,6 +231,7 @@ def run_import(worker: BulkWorker, job: jobs.Job) -> None:
     done = _manifest(job, base, tx_ms, outcomes, errors, loaded, folder)
     if not worker.db.run_sync(lambda s: jobs.finish(s, job.id, done, worker.runner)):
         raise StopJobError()
+    jobs.drop_other_runs(worker.root, job.id, worker.runner)
 
 
 def _record(job: jobs.Job, counts: Counts, name: str) -> balp.AccessRecord:

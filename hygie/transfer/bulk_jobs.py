@@ -14,11 +14,17 @@ nothing.
 
 A job belongs to the principal who started it (:func:`owner_of`): the status URL, the files and
 DELETE answer 404 to anybody else, exactly like an absent job. Files live under
-``HYGIE_BULK_DIR/<job id>/``.
+``HYGIE_BULK_DIR/<job id>/``: what the kick-off stored (``$import`` input) at its top, what a run
+writes (export files, import outcomes) in a folder of that run's runner (:func:`run_dir`). A
+runner stalled past its lease may still write the chunk in flight before it notices it lost the
+job: into its own folder, never where the files of the job's finished run are read
+(:func:`files_dir`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import secrets
 import shutil
 import time
@@ -35,7 +41,8 @@ Status = Literal["queued", "running", "done", "failed"]
 Kind = Literal["export", "import"]
 ANONYMOUS = "anonymous"  # the owner of jobs started with authentication switched off
 _COLUMNS = (
-    "id, kind, owner, principal, request, status, progress, created, started, finished, manifest, error"
+    "id, kind, owner, principal, request, status, progress, created, started, finished, manifest, error, "
+    "runner"
 )
 
 
@@ -55,6 +62,7 @@ class Job:
     finished: int | None
     manifest: dict[str, Any] | None
     error: dict[str, Any] | None
+    runner: str | None = None  # the worker running it, or that ran it to its end
 
 
 def now_ms() -> int:
@@ -81,6 +89,32 @@ def job_dir(root: Path, job_id: str) -> Path:
     return root / job_id
 
 
+def run_dir(root: Path, job_id: str, runner: str) -> Path:
+    """The folder of the files ``runner`` writes for the job (named by a digest: a runner names a
+    host and a process, not a path)."""
+    return job_dir(root, job_id) / hashlib.blake2b(runner.encode(), digest_size=8).hexdigest()
+
+
+def files_dir(root: Path, job: Job) -> Path:
+    """Where a finished job's files are: its runner's folder (jobs finished before runs had
+    folders of their own: the job's folder)."""
+    if job.runner:
+        folder = run_dir(root, job.id, job.runner)
+        if folder.is_dir():
+            return folder
+    return job_dir(root, job.id)
+
+
+def drop_other_runs(root: Path, job_id: str, runner: str) -> None:
+    """Remove the folders of the job's earlier runs (a finished run keeps its own; files the
+    kick-off stored stay)."""
+    keep = run_dir(root, job_id, runner)
+    with contextlib.suppress(OSError):
+        for path in job_dir(root, job_id).iterdir():
+            if path.is_dir() and path != keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def create(
     s: Session,
     kind: Kind,
@@ -96,7 +130,7 @@ def create(
     job_id = job_id or new_job_id()
     claims = orjson.dumps(principal_claims(principal)).decode() if principal is not None else None
     s.execute(
-        f"INSERT INTO bulk_job ({_COLUMNS}, runner, lease_until) VALUES ({', '.join('?' * 14)})",
+        f"INSERT INTO bulk_job ({_COLUMNS}, lease_until) VALUES ({', '.join('?' * 14)})",
         (job_id, kind, owner_of(principal), claims, orjson.dumps(request).decode(), status, None,
          now_ms(), None, None, None, None, runner, lease_until),
     )  # fmt: skip
@@ -112,20 +146,21 @@ def get(s: Session, job_id: str, owner: str | None = None) -> Job | None:
 
 
 def _job(row: tuple[Any, ...]) -> Job:
-    (jid, kind, owner, claims, request, status, progress, created, started, finished, manifest, error) = row
+    jid, kind, owner, claims, req, status, progress, created, started, finished, done, error, runner = row
     return Job(
         id=jid,
         kind=kind,
         owner=owner,
         principal=principal_from_claims(orjson.loads(claims)) if claims else None,
-        request=orjson.loads(request),
+        request=orjson.loads(req),
         status=status,
         progress=progress,
         created=int(created),
         started=int(started) if started is not None else None,
         finished=int(finished) if finished is not None else None,
-        manifest=orjson.loads(manifest) if manifest else None,
+        manifest=orjson.loads(done) if done else None,
         error=orjson.loads(error) if error else None,
+        runner=runner,
     )
 
 

@@ -276,8 +276,8 @@ class BulkWorker:
 
     def _export(self, job: jobs.Job) -> balp.AccessRecord | None:
         req = ExportRequest.from_json(job.request)
-        out = jobs.job_dir(self.root, job.id)
         jobs.remove_files(self.root, job.id)  # a restarted job starts again from scratch
+        out = jobs.run_dir(self.root, job.id, self.runner)
         out.mkdir(parents=True, exist_ok=True)
         tx_ms = jobs.now_ms()
         progress = Progress(req.chosen_types())
@@ -298,6 +298,7 @@ class BulkWorker:
         emergency = self.db.run_sync(lambda s: emergency_patients(s, job.principal), write=False)
         if not self.db.run_sync(lambda s: jobs.finish(s, job.id, done, self.runner)):
             raise StopJobError()
+        jobs.drop_other_runs(self.root, job.id, self.runner)
         return export_record(job.principal, progress.patients, emergency, job.id, req.url)
 
     def _check_group(self, job: jobs.Job, req: ExportRequest) -> None:

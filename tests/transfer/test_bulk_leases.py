@@ -88,6 +88,51 @@ def test_a_job_whose_lease_expired_is_run_again_by_another_server(database_url: 
         assert runner == _worker(client.app.state.fhir_api).runner  # type: ignore[attr-defined]
 
 
+def test_a_stalled_runners_late_writes_never_reach_the_served_files(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A runner stalled past its lease writes the chunk it had in flight before it notices it lost
+    the job: into its run's own folder. The files of the run that finished are the ones served,
+    and that run's end removes the folders of the earlier runs."""
+    settings = bulk_settings(database_url, tmp_path)
+    stalled = "stalled:9:ef"
+    with open_client(settings) as client:
+        load(client, WORLD)
+        base = str(client.base_url) + "/fhir"
+        job_id = bulk_jobs.new_job_id()
+        early = bulk_jobs.run_dir(settings.bulk_dir, job_id, stalled)
+        early.mkdir(parents=True)
+        (early / "Patient.ndjson").write_bytes(b'{"resourceType":"Patient","id":"half-written"}\n')
+        expired = bulk_jobs.now_ms() - 1
+        _job(database_url, base, job_id=job_id, status="running", runner=stalled, lease_until=expired)
+        manifest = manifest_of(client, f"/fhir/$bulk-status?_jobId={job_id}")
+        worker = _worker(client.app.state.fhir_api)  # type: ignore[attr-defined]
+        served = bulk_jobs.run_dir(settings.bulk_dir, job_id, worker.runner)
+        assert (served / "Patient.ndjson").is_file() and not early.exists()
+        # the stalled runner's late chunk lands after the job is done: in its own folder
+        early.mkdir(parents=True)
+        (early / "Patient.ndjson").write_bytes(b'{"resourceType":"Patient","id":"late"}\n')
+        assert keys(download(client, manifest)) == {"Patient/p1", "Patient/p2", "Patient/p3"}
+
+
+def test_files_of_jobs_finished_before_runs_had_folders_are_still_served(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = bulk_settings(database_url, tmp_path)
+    with open_client(settings) as client:
+        base = str(client.base_url) + "/fhir"
+        until = bulk_jobs.now_ms() + 60_000
+        job_id = _job(database_url, base, status="running", runner="old:1:aa", lease_until=until)
+        url = f"{base}/$bulk-file?_jobId={job_id}&file=Patient.ndjson"
+        done = {"transactionTime": "2026-01-01T00:00:00Z", "request": base, "requiresAccessToken": True,
+                "output": [{"type": "Patient", "url": url, "count": 1}], "error": []}  # fmt: skip
+        assert _in_database(database_url, lambda s: bulk_jobs.finish(s, job_id, done, "old:1:aa"))
+        folder = bulk_jobs.job_dir(settings.bulk_dir, job_id)
+        folder.mkdir(parents=True)
+        (folder / "Patient.ndjson").write_bytes(b'{"resourceType":"Patient","id":"p9"}\n')
+        assert keys(download(client, done)) == {"Patient/p9"}
+
+
 def test_a_stopping_server_lets_go_of_its_job_at_once(database_url: str, tmp_path: Path) -> None:
     """A clean stop releases the lease: the next server takes the job up without waiting for it to
     expire (a lease of an hour here)."""
