@@ -8,25 +8,19 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from hygie import __version__
-from hygie.cds.commands import cds_cli
-from hygie.cds.commands_clients import cds_client_cli
-from hygie.monitoring.commands import ingest_command
+from hygie.cli_lazy import LazyGroup
 from hygie.settings import Settings
-from hygie.transfer import commands_record  # noqa: F401  (registers export record/practice)
-from hygie.transfer.commands_export import export_cli
-from hygie.transfer.commands_import import import_command
 
-cli = typer.Typer(help="Hygie: open-source, sovereign e-health platform on FHIR R4.", no_args_is_help=True)
+# import, export, ingest, cds and cds-client are loaded when they run (hygie/cli_lazy.py)
+cli = typer.Typer(
+    cls=LazyGroup, help="Hygie: open-source, sovereign e-health platform on FHIR R4.", no_args_is_help=True
+)
 db_cli = typer.Typer(help="Database administration.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 token_cli = typer.Typer(help="Access tokens for operators and scripts.", no_args_is_help=True)
 cli.add_typer(token_cli, name="token")
 audit_cli = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
-cli.command("import")(import_command)  # hygie/transfer/commands_import.py (docs/import.md)
-cli.add_typer(export_cli, name="export")  # bulk (commands_export.py), record, practice (commands_record.py)
-cli.command("ingest")(ingest_command)  # device data from a file (hygie/monitoring/commands.py)
-cli.add_typer(cds_cli, name="cds")  # medication-safety knowledge (hygie/cds/commands.py)
 
 
 def _version(value: bool) -> None:
@@ -97,9 +91,7 @@ def demo(
         typer.echo(line)
     typer.echo("operator token (system/*.cruds, valid 8 h; `hygie token issue` prints others):")
     typer.echo(f"  export TOKEN={token}")
-    typer.echo(
-        f"  curl -H \"Authorization: Bearer $TOKEN\" 'http://{host}:{port}/fhir/Patient?name=camille'"
-    )
+    typer.echo(f"  curl -H \"Authorization: Bearer $TOKEN\" 'http://{host}:{port}/fhir/Patient?name=camille'")
     serve(host=host, port=port)
 
 
@@ -234,7 +226,6 @@ user_cli = typer.Typer(
 cli.add_typer(user_cli, name="user")
 client_cli = typer.Typer(help="OAuth clients: SMART apps and backend services.", no_args_is_help=True)
 cli.add_typer(client_cli, name="client")
-cli.add_typer(cds_client_cli, name="cds-client")  # hygie/cds/commands_clients.py (docs/cds-hooks.md)
 
 
 def _run_db(work: Any) -> Any:

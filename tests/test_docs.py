@@ -45,7 +45,7 @@ def test_every_cli_command_is_documented_and_exists() -> None:
         args = command.split()
         result = runner.invoke(cli, [*args, "--help"] if not args[0].startswith("--") else args)
         assert result.exit_code == 0, (command, result.output)
-    commands = typer.main.get_command(cli).commands  # type: ignore[attr-defined]
+    commands = typer.main.get_command(cli).list_commands(None)  # type: ignore[attr-defined]
     assert {"serve", "demo", "db"} <= set(commands)
     for name in commands:
         assert f"`hygie {name}" in doc, f"hygie {name} is not documented"
