@@ -22,16 +22,13 @@ import orjson
 import typer
 
 from hygie.api.context import Env, open_storage
-from hygie.api.search import compile_where
 from hygie.auth import audit, balp
 from hygie.auth.keys import load_keys
 from hygie.fhir.messages import render
 from hygie.fhir.outcome import FhirError
 from hygie.settings import Settings
 from hygie.storage.store import Store
-from hygie.transfer.bulk_export import Chunk, Progress
 from hygie.transfer.bulk_request import ExportRequest, Level, parse
-from hygie.transfer.bulk_worker import export_record, manifest, write_errors
 
 export_cli = typer.Typer(help="Export data: Bulk Data NDJSON, patient records, a whole practice.")
 
@@ -106,6 +103,11 @@ def bulk(
 
 
 def _run(settings: Settings, request: ExportRequest, out_dir: Path) -> dict[str, Any]:
+    # Here, not at the top: `hygie export record` shares this module and needs none of them.
+    from hygie.api.search import compile_where
+    from hygie.transfer.bulk_export import Chunk, Progress
+    from hygie.transfer.bulk_worker import export_record, manifest, write_errors
+
     db, params = open_storage(settings)
     try:
         tz = zoneinfo.ZoneInfo(settings.timezone)
