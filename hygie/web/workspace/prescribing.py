@@ -50,6 +50,7 @@ MAX_AMOUNT = 100_000.0
 MAX_DAYS = 365
 MAX_TEXT = 500
 MAX_DRAFTS = 20  # orders of one prescription
+MAX_ORDERS = 100  # a prescriber's latest orders for a patient: earlier prescriptions, print numbers
 FIGURES = ("egfr", "crcl", "threshold", "daily_dose_mg", "max_daily_mg", "pregnancy_weeks")
 """The figures of a finding's ``detail`` shown to the prescriber (each has a label message)."""
 _NUMBER = re.compile(r"^\d{1,6}(?:[.,]\d{1,4})?$")

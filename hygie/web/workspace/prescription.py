@@ -48,6 +48,7 @@ from hygie.web.workspace.home import today
 from hygie.web.workspace.prescribing import (
     GROUP,
     MAX_DRAFTS,
+    MAX_ORDERS,
     TIMES_PER_DAY,
     UNITS,
     Card,
@@ -70,7 +71,6 @@ from hygie.web.workspace.summary import dosage, medication
 from hygie.web.workspace.view import valid_id, when
 
 NOTICES = ("added", "changed", "removed", "signed", "renewed")
-MAX_ORDERS = 100  # my latest orders for the patient, read for the earlier prescriptions
 
 
 @dataclass(slots=True)

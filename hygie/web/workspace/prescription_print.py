@@ -22,13 +22,12 @@ from hygie.web.fhir import WebFhirError, resources
 from hygie.web.format import human_name
 from hygie.web.pages import Page, page
 from hygie.web.workspace.chart import ChartView, open_chart
-from hygie.web.workspace.prescribing import GROUP, GROUP_SYSTEM, PROFESSION_SYSTEMS
+from hygie.web.workspace.prescribing import GROUP, GROUP_SYSTEM, MAX_ORDERS, PROFESSION_SYSTEMS
 from hygie.web.workspace.summary import dosage, medication
 from hygie.web.workspace.view import concept_text, day_of, quantity, ref_id
 
 RPPS = "urn:oid:1.2.250.1.71.4.2.1"  # ANS: the RPPS number of a health professional
 WEIGHT = "http://loinc.org|29463-7"
-MAX_ORDERS = 100  # the prescriber's latest orders for the patient searched for the number
 
 
 def _rpps(practitioner: dict[str, Any]) -> str:
