@@ -23,6 +23,8 @@ LAZY: dict[str, tuple[str, str]] = {
     "ingest": ("hygie.monitoring.commands", "ingest_command"),  # device data from a file
     "cds": ("hygie.cds.commands", "cds_cli"),  # medication-safety knowledge
     "cds-client": ("hygie.cds.commands_clients", "cds_client_cli"),  # docs/cds-hooks.md
+    "user": ("hygie.cli_accounts", "user_cli"),  # accounts of people who sign in
+    "client": ("hygie.cli_accounts", "client_cli"),  # OAuth clients
 }
 
 
@@ -40,6 +42,7 @@ class LazyGroup(TyperGroup):
             return found
         module, attribute = LAZY[cmd_name]
         target = getattr(importlib.import_module(module), attribute)
+        command: Any
         if isinstance(target, typer.Typer):  # a group, even of one command (as add_typer makes it)
             command = typer.main.get_group(target)
         else:

@@ -22,6 +22,7 @@ HEAVY = (
     "hygie.monitoring.commands",
     "hygie.cds.commands",
     "hygie.cds.commands_clients",
+    "hygie.cli_accounts",
     "hygie.api.context",
     "hygie.search.catalog",
 )
