@@ -46,7 +46,7 @@ class LazyGroup(TyperGroup):
         if isinstance(target, typer.Typer):  # a group, even of one command (as add_typer makes it)
             command = typer.main.get_group(target)
         else:
-            single = typer.Typer()
+            single = typer.Typer(add_completion=False)  # completion is the top-level group's
             single.command(cmd_name)(target)
             command = typer.main.get_command(single)
         command.name = cmd_name

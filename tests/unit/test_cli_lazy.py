@@ -76,6 +76,13 @@ def test_a_lazy_group_of_one_command_stays_a_group() -> None:
     assert "BDPM" in result.output
 
 
+def test_a_lazy_command_has_its_own_options_only() -> None:
+    """A command that is one function (``hygie import``) gets no completion options of its own."""
+    result = CliRunner().invoke(cli, ["import", "--help"])
+    assert result.exit_code == 0 and "--on-conflict" in result.output
+    assert "--install-completion" not in result.output
+
+
 def test_an_unknown_command_is_still_an_error() -> None:
     result = CliRunner().invoke(cli, ["no-such-command"])
     assert result.exit_code == 2 and "No such command" in result.output
