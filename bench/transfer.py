@@ -17,7 +17,8 @@ On a fresh database per step, each command pinned to one core (``taskset -c 0``)
    default 3; the median run by wall time is reported, every run in ``export_runs``), each
    timed in wall-clock seconds and in CPU seconds of this process (``time.process_time``: the
    per-core figure on a shared machine; it counts the export's writer thread, not
-   PostgreSQL's own processes).
+   PostgreSQL's own processes); on SQLite, the floor under that import (:func:`sqlite_floor`:
+   SQLite's own work on the rows it wrote, and parsing the bodies with orjson).
 
 Times of steps 1-4 are wall-clock seconds of the whole command; the command's start-up
 (``hygie --help``, imports and schema check) is measured too and reported, so per-resource rates
@@ -180,6 +181,8 @@ def _in_process(db: str, export_dir: Path, work: Path, copies: int) -> dict[str,
             raise RuntimeError(f"in-process import failed: {failed[:3]}")
         figures: dict[str, Any] = {"resources": total, "copies": copies}
         figures["ndjson_import"] = _cpu_rates(total, wall, cpu)
+        if database.path is not None:  # SQLite: what its own work costs of that (the floor)
+            figures["floor"] = sqlite_floor(database.path, total)
         env = {"HYGIE_DATABASE_URL": database.url, "HYGIE_KEYS_DIR": str(settings.keys_dir)}
         saved = {key: os.environ.get(key) for key in env}
         os.environ.update(env)
@@ -213,6 +216,87 @@ def _in_process(db: str, export_dir: Path, work: Path, copies: int) -> dict[str,
             database.drop()
 
 
+# The tables an import writes, copied in key order by :func:`sqlite_floor`.
+FLOOR_TABLES = (
+    "resource",
+    "resource_version",
+    *(f"idx_{t}" for t in ("token", "token_text", "string", "reference", "date", "number", "quantity")),
+    "idx_uri",
+    "idx_composite",
+)
+
+
+def sqlite_floor(source: Path, resources: int) -> dict[str, Any]:
+    """What SQLite alone spends on the rows an import wrote, in CPU microseconds a resource.
+
+    Every row of the resource, version, index and full-text tables of the SQLite database at
+    ``source`` is copied into a fresh database of the same schema and settings, by ``INSERT …
+    SELECT`` in key order (index rows by ``rk``, as an import appends them) in one transaction:
+    SQLite's own B-tree and full-text work, in C, with the rows already built — no Python, no
+    parameter binding. The import's remaining time is Python's (parsing, validation, extraction,
+    building and binding rows). Also times parsing every stored body's JSON back with orjson.
+    """
+    import sqlite3
+
+    import orjson
+
+    from hygie.storage.codec import unpack
+
+    target = source.with_name(source.stem + "-floor.db")
+    for path in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+        path.unlink(missing_ok=True)
+    src = sqlite3.connect(source)
+    schema = src.execute(
+        "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND type IN ('table', 'index') "
+        "AND (tbl_name IN (" + ",".join("?" * len(FLOOR_TABLES)) + ") OR name = 'fulltext')",
+        FLOOR_TABLES,
+    ).fetchall()
+    bodies = [body for (body,) in src.execute("SELECT body FROM resource_version")]
+    src.close()
+    dst = sqlite3.connect(target, isolation_level=None)
+    try:
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536", "temp_store=MEMORY"):
+            dst.execute(f"PRAGMA {pragma}")
+        for _, sql in schema:
+            dst.execute(sql)
+        dst.execute("ATTACH DATABASE ? AS src", (str(source),))
+        per_table: dict[str, float] = {}
+        rows = 0
+        started = time.process_time()
+        dst.execute("BEGIN")
+        for table in FLOOR_TABLES:
+            order = "rowid" if table in ("resource", "resource_version") else "rk"
+            t = time.process_time()
+            dst.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table} ORDER BY {order}")
+            per_table[table] = round((time.process_time() - t) / resources * 1e6, 1)
+        t = time.process_time()
+        dst.execute(
+            "INSERT INTO main.fulltext (rowid, narrative, content) "
+            "SELECT rowid, narrative, content FROM src.fulltext ORDER BY rowid"
+        )
+        per_table["fulltext"] = round((time.process_time() - t) / resources * 1e6, 1)
+        dst.execute("COMMIT")
+        cpu = time.process_time() - started
+        for table in (*FLOOR_TABLES, "fulltext"):
+            rows += dst.execute(f"SELECT count(*) FROM main.{table}").fetchone()[0]
+        dst.execute("DETACH DATABASE src")
+    finally:
+        dst.close()
+        for path in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+            path.unlink(missing_ok=True)
+    texts = [unpack(body) for body in bodies]
+    t = time.process_time()
+    for text in texts:
+        orjson.loads(text)
+    parse = time.process_time() - t
+    return {
+        "rows": rows,
+        "sqlite_us": round(cpu / resources * 1e6, 1),
+        "sqlite_us_by_table": per_table,
+        "orjson_parse_us": round(parse / resources * 1e6, 1),
+    }
+
+
 def _cpu_rates(count: int, wall: float, cpu: float) -> dict[str, float]:
     return {
         "seconds": round(wall, 2),
@@ -229,6 +313,12 @@ def describe(db: str, figures: dict[str, Any]) -> str:
         f"; in process, {p['resources']:,} resources: NDJSON import {p['ndjson_import']['per_s']:,.0f}/s "
         f"({p['ndjson_import']['per_cpu_s']:,.0f} per CPU-second), export {p['export']['per_s']:,.0f}/s "
         f"({p['export']['per_cpu_s']:,.0f} per CPU-second)"
+        + (
+            f"; of the import, SQLite's own work on its rows {p['floor']['sqlite_us']} µs a resource, "
+            f"orjson parsing {p['floor']['orjson_parse_us']} µs"
+            if p.get("floor")
+            else ""
+        )
         if p
         else ""
     )
