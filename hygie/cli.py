@@ -33,6 +33,22 @@ def main_callback(
     ),
 ) -> None:
     """Hygie command line."""
+    _configure_logging()
+
+
+def _configure_logging() -> None:
+    """Log as the server does (level, JSON, redaction of personal data) whatever the command;
+    with settings that do not validate, the defaults (the command itself reports the error)."""
+    from pydantic import ValidationError
+
+    from hygie.logging import configure
+
+    try:
+        settings = Settings()
+    except ValidationError:
+        configure()
+    else:
+        configure(settings.log_level, settings.log_json)
 
 
 @cli.command()
@@ -218,4 +234,12 @@ def audit_purge() -> None:
 
 
 def main() -> None:
-    cli()
+    from pydantic import ValidationError
+
+    try:
+        cli()
+    except ValidationError as error:  # a HYGIE_* variable that does not validate
+        for problem in error.errors():
+            name = "HYGIE_" + "_".join(str(part) for part in problem["loc"]).upper()
+            typer.echo(f"error: {name}: {problem['msg']}", err=True)
+        raise SystemExit(2) from None
