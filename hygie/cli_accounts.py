@@ -35,7 +35,7 @@ def _account_change(session: Any, account: Any, change: str) -> None:
     """Record an operator's change to an account in the audit trail (BALP "User Security
     Attributes Changed"), in the same transaction as the change."""
     from hygie.auth import audit, balp
-    from hygie.auth.keys import load_keys
+    from hygie.auth.keys import load_audit_key
 
     now = _now_ms()
     patients = (account.fhir_id,) if account.kind == "patient" and account.fhir_id else ()
@@ -48,7 +48,7 @@ def _account_change(session: Any, account: Any, change: str) -> None:
         resources=(account.fhir_user,) if account.fhir_user and not patients else (),
         reason=f"{change} {account.username}",
     )
-    audit.append_access(session, record, now=now, key=load_keys(Settings().keys_dir).audit)
+    audit.append_access(session, record, now=now, key=load_audit_key(Settings().keys_dir))
 
 
 def _fail(message: str) -> NoReturn:

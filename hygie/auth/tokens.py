@@ -15,9 +15,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from joserfc import jwt
-from joserfc.errors import JoseError
-
 from hygie.auth.keys import Keys
 from hygie.auth.scopes import ScopeError, Scopes, parse_scopes
 
@@ -103,6 +100,8 @@ def issue(
         jti=principal.token_id or secrets.token_urlsafe(16),
     )
     header = {"alg": "ES256", "typ": "at+jwt", "kid": keys.kid}
+    from joserfc import jwt  # here: commands that never sign a token skip loading it
+
     return jwt.encode(header, claims, keys.signing)
 
 
@@ -124,6 +123,9 @@ def decode(keys: Keys, token: str) -> dict[str, Any]:
     """The claims of a well-formed access token signed with our key (signature checked)."""
     if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
         raise TokenError("malformed token")
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
     try:
         decoded = jwt.decode(token, keys.signing, algorithms=["ES256"])
     except (JoseError, ValueError, TypeError) as exc:

@@ -23,7 +23,7 @@ import typer
 
 from hygie.api.context import Env, open_storage
 from hygie.auth import audit, balp
-from hygie.auth.keys import load_keys
+from hygie.auth.keys import load_audit_key
 from hygie.fhir.messages import render
 from hygie.fhir.outcome import FhirError
 from hygie.settings import Settings
@@ -135,7 +135,7 @@ def _run(settings: Settings, request: ExportRequest, out_dir: Path) -> dict[str,
         (out_dir / "manifest.json").write_bytes(orjson.dumps(done, option=orjson.OPT_INDENT_2))
         record = export_record(None, progress.patients, set(), f"cli-{tx_ms}", request.url)
         record = replace(record, agent_login=_operator(), client_id="hygie-cli")
-        key = load_keys(settings.keys_dir).audit
+        key = load_audit_key(settings.keys_dir)
         server = balp.Server(base_url=settings.base_url)
         db.run_sync(lambda s: audit.append_access(s, record, now=record.time_ms, key=key, server=server))
         return done

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hygie.api.context import open_storage
-from hygie.auth.keys import load_keys
+from hygie.auth.keys import load_audit_key
 from hygie.settings import Settings
 from hygie.transfer.importer import FileReport, Importer
 from hygie.transfer.readers import discover
@@ -125,7 +125,7 @@ def import_command(
             db,
             catalog,
             settings,
-            audit_key=load_keys(settings.keys_dir).audit,
+            audit_key=load_audit_key(settings.keys_dir),
             lang=lang,
             on_conflict=on_conflict,
         )

@@ -25,7 +25,7 @@ import typer
 
 from hygie.api.context import Env, open_storage
 from hygie.auth import audit, balp
-from hygie.auth.keys import load_keys
+from hygie.auth.keys import load_audit_key
 from hygie.fhir.messages import render
 from hygie.fhir.outcome import FhirError
 from hygie.settings import Settings
@@ -123,7 +123,7 @@ def _audit(db: Any, settings: Settings, done: Export, what: str) -> None:
         query=what,
         reason=what,
     )
-    key = load_keys(settings.keys_dir).audit
+    key = load_audit_key(settings.keys_dir)
     server = balp.Server(base_url=settings.base_url)
     db.run_sync(lambda s: audit.append_access(s, record, now=now, key=key, server=server))
 

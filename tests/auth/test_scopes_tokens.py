@@ -10,7 +10,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
-from hygie.auth.keys import load_keys
+from hygie.auth.keys import load_audit_key, load_keys
 from hygie.auth.scopes import ScopeError, narrow, parse_permissions, parse_scopes
 from hygie.auth.tokens import LEEWAY_S, Principal, TokenError, issue, verify
 
@@ -101,6 +101,14 @@ def test_keys_are_created_once_and_private(tmp_path: Path) -> None:
     for name in ("signing.json", "audit.key", "instance"):
         assert (tmp_path / "k" / name).stat().st_mode & 0o077 == 0
     assert "d" not in first.jwks()["keys"][0]  # no private part published
+
+
+def test_the_audit_key_alone_is_the_one_of_all_the_keys(tmp_path: Path) -> None:
+    """Commands that only write audit entries read the audit key without the signing key."""
+    alone = load_audit_key(tmp_path / "k")
+    assert len(alone) == 32 and (tmp_path / "k" / "audit.key").stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "k" / "signing.json").exists()
+    assert load_keys(tmp_path / "k").audit == alone == load_audit_key(tmp_path / "k")
 
 
 def test_token_round_trip(keys) -> None:  # type: ignore[no-untyped-def]
