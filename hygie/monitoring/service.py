@@ -209,7 +209,7 @@ def apply(env: Env, action: Action, lang: str = "fr", source: str = "") -> None:
     description = current.resource().get("description", "")
     env.store.update(current, task(alert, description))
     if action.kind == "escalate":
-        log.warning("alert_escalated", rule=alert.rule, level=alert.escalation, alert=alert.id)
+        log.warning("alert_escalated", rule=alert.rule, escalation=alert.escalation, alert=alert.id)
 
 
 def _due(alert: Alert, stored: Alert) -> bool:
