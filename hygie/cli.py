@@ -238,7 +238,9 @@ def main() -> None:
 
     try:
         cli()
-    except ValidationError as error:  # a HYGIE_* variable that does not validate
+    except ValidationError as error:
+        if error.title != Settings.__name__:  # not a HYGIE_* variable: a bug, with its traceback
+            raise
         for problem in error.errors():
             name = "HYGIE_" + "_".join(str(part) for part in problem["loc"]).upper()
             typer.echo(f"error: {name}: {problem['msg']}", err=True)

@@ -150,7 +150,7 @@ def _table(
         return wrapped or [""]
 
     def draw(cells: tuple[str, ...], shaded: bool) -> None:
-        wrapped = [lines_of(cell) for cell in cells] + [[""]] * (columns - len(cells))
+        wrapped = [lines_of(cell) for cell in cells[:columns]] + [[""]] * (columns - len(cells))
         height = max(len(lines) for lines in wrapped) * LINE_HEIGHT + 2 * CELL_PADDING
         if pdf.will_page_break(height):
             pdf.add_page()
