@@ -21,7 +21,6 @@ from hygie.api.audit_trail import request_id
 from hygie.api.context import open_storage
 from hygie.api.http import FhirApi
 from hygie.auth import audit, balp
-from hygie.auth.keys import load_audit_key
 from hygie.fhir.outcome import FhirError
 from hygie.monitoring.ingest.apple_health import AppleHealthStream
 from hygie.monitoring.ingest.csv_mapping import read_csv
@@ -114,6 +113,6 @@ def _audit(api: FhirApi, patient: str, path: Path, report: IngestReport) -> None
     )
 
     def work(session: Any) -> None:
-        audit.append_access(session, record, now=now, key=load_audit_key(api.settings.keys_dir))
+        audit.append_access(session, record, now=now, key=api.keys.audit)
 
     api.db.run_sync(work)
