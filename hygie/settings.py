@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         default="Europe/Paris",
         description="Server time zone, used for dates without a time zone in searches.",
     )
-    log_level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
+    log_level: str = Field(default="INFO", description="Log level: DEBUG, INFO, WARNING or ERROR (any case).")
     log_json: bool = Field(default=False, description="Log as JSON lines instead of console format.")
 
     @field_validator("log_level")
