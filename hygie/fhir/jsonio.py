@@ -3,9 +3,10 @@
 https://hl7.org/fhir/R4/json.html#primitive: a decimal keeps its precision (``1.50`` is not
 ``1.5``). orjson reads numbers as binary floats, so a body holding a number whose text would
 not survive a float round trip (trailing fractional zeros, exponents, more than 15 significant
-digits) is read by the standard library instead, each such number becoming a
-:class:`Decimal` — a ``float`` that remembers its original text — and written back verbatim.
-Everything else takes the fast orjson path.
+digits, integers beyond 64 bits) is read by the standard library instead, each such number
+becoming a :class:`Decimal` — a ``float`` that remembers its original text — and written back
+verbatim. Everything else takes the fast orjson path; a body that orjson writes back byte for byte
+(what compact serialisers, Hygie's own exports among them, produce) needs no scan at all.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 import orjson
 
 # A JSON number (after ``:``, ``[`` or ``,``) that a float would not write back as read:
-# fractional trailing zeros (1.50, 1.00 — but 1.0 survives), exponents, 16+ digit mantissas.
+# fractional trailing zeros (1.50, 1.00 — but 1.0 survives), exponents, 16+ digit mantissas,
+# 20+ digit integers (orjson reads an integer beyond 64 bits as a float).
 # Possessive quantifiers (``++``, ``*+``...) wherever what follows cannot start with what they
 # consume: the same matches, without retrying shorter digit runs at every ``12:34`` of a
 # timestamp (a third of the search time on the Synthea corpus). One pattern per character a
@@ -25,7 +27,7 @@ import orjson
 # where ``[:\[,]`` first tried every position (a third faster on the Synthea lines).
 _NUMBER_AFTER = (
     rb"\s*+-?+(?:\d++(?:\.\d*[1-9]0++|\.00++|\.\d{16,}+|(?:\.\d++)?+[eE][+-]?+\d++)\s*+[,\]}]"
-    rb"|\d{16,}+\.\d)"
+    rb"|\d{16,}+\.\d|\d{20,}+\s*+[,\]}])"
 )
 _LOSSY = tuple(re.compile(re.escape(before) + _NUMBER_AFTER) for before in (b":", b"[", b","))
 
@@ -70,8 +72,17 @@ def loads(raw: bytes | str) -> Any:
     blob = raw.encode() if isinstance(raw, str) else raw
     if _NUL.search(blob):  # no text column of PostgreSQL can hold it; FHIR strings have no use for it
         raise ValueError("the NUL character (\\u0000) is not allowed")
-    if not _lossy(blob):
-        return orjson.loads(blob)
+    try:
+        value = orjson.loads(blob)
+    except orjson.JSONDecodeError:
+        if not _lossy(blob):
+            raise
+    else:
+        # Written back byte for byte (but for trailing white space: the end of an NDJSON line),
+        # every number reads back as it was written: no scan needed.
+        written = orjson.dumps(value)
+        if (blob.startswith(written) and not blob[len(written) :].strip()) or not _lossy(blob):
+            return value
     if _SURROGATE.search(blob):
         orjson.loads(blob)  # rejects lone surrogates, which the standard library lets through
     try:

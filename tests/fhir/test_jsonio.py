@@ -24,6 +24,9 @@ from hygie.fhir.jsonio import Decimal, _lossy, dumps, loads
         b'{"value":12345678901234567890.5}',
         b'{"a":[1.50, 2.0, 3],"b":"1.50 in text","c":true}',
         b'{"id":"018f428e-34f6-4707-8009-5ad742f901e7","n":7}',
+        b'{"v":123456789012345678901234567890}',
+        b'{"v":[18446744073709551616, 7]}',
+        b'{"v":0.30000000000000004, "w":1.50}',
     ],
 )
 def test_round_trip_keeps_the_text(text: bytes) -> None:
@@ -55,6 +58,18 @@ def test_malformed_is_a_value_error(bad: bytes) -> None:
         loads(bad)
 
 
+def test_numbers_a_float_writes_back_as_read_stay_plain_floats() -> None:
+    # orjson writes this body back byte for byte: no number in it needs the exact path, even
+    # those the lossy scan flags (17 significant digits).
+    blob = b'{"v":0.30000000000000004,"w":[1.5,-0.0,18446744073709551615]}'
+    assert _lossy(blob)
+    data = loads(blob)
+    assert type(data["v"]) is float
+    assert dumps(data) == blob
+    assert type(loads(blob + b"\r\n")["v"]) is float  # an NDJSON line, as read from its file
+    assert type(loads(b" " + blob)["v"]) is Decimal  # not written by orjson: scanned
+
+
 def test_huge_integer_on_the_exact_path_can_be_written_back() -> None:
     data = loads(b'{"a":1.50,"b":123456789012345678901234567890}')
     assert dumps(data) == b'{"a":1.50,"b":123456789012345678901234567890}'
@@ -64,7 +79,7 @@ def test_huge_integer_on_the_exact_path_can_be_written_back() -> None:
 # agree with everywhere.
 _COMBINED = re.compile(
     rb"[:\[,]\s*+-?+(?:\d++(?:\.\d*[1-9]0++|\.00++|\.\d{16,}+|(?:\.\d++)?+[eE][+-]?+\d++)\s*+[,\]}]"
-    rb"|\d{16,}+\.\d)"
+    rb"|\d{16,}+\.\d|\d{20,}+\s*+[,\]}])"
 )
 _ALPHABET = b':[],{}" -.0123456789eE+\n\tax'
 
@@ -91,6 +106,8 @@ def test_the_lossy_scan_agrees_on_the_synthea_corpus() -> None:
         (b'{"v":[2,1.00]}', True),
         (b'{"v": -3e5 }', True),
         (b'{"v":12345678901234567.5}', True),
+        (b'{"v":12345678901234567890}', True),
+        (b'{"v":[1234567890123456789]}', False),
         (b'{"v":1.5}', False),
         (b'{"v":1.0}', False),
         (b'{"v":"1.50"}', False),
