@@ -48,6 +48,8 @@ register(
 )
 FORMAT = "hygie-record"
 MANIFEST = "manifest.json"
+# Read whole: a 10,000-patient practice lists ~100,000 members (~15 MB); a bomb stops here.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
 def _manifest_error(detail: str) -> FhirError:
@@ -87,6 +89,8 @@ def verify(archive: zipfile.ZipFile) -> dict[str, Any]:
         raise FhirError.of(400, "invalid", "import_zip_unreadable", detail="duplicate members")
     if MANIFEST not in names:
         raise _manifest_error("missing")
+    if archive.getinfo(MANIFEST).file_size > MAX_MANIFEST_BYTES:  # what reading it would inflate to
+        raise _manifest_error(f"larger than {MAX_MANIFEST_BYTES} bytes")
     try:
         manifest = jsonio.loads(archive.read(MANIFEST))
     except ValueError as exc:

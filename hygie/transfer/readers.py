@@ -24,6 +24,11 @@ register(
             "fr": "JSON illisible ({detail}).",
             "en": "Unreadable JSON ({detail}).",
         },
+        "import_file_too_large": {
+            "fr": "Fichier JSON de plus de {limit} octets : un Bundle est lu en entier ; "
+            "au-delà, importez du NDJSON.",
+            "en": "JSON file larger than {limit} bytes: a Bundle is read whole; import NDJSON beyond that.",
+        },
         "import_line_too_long": {
             "fr": "Ligne de plus de {limit} octets.",
             "en": "Line longer than {limit} bytes.",
@@ -33,6 +38,8 @@ register(
 
 Kind = Literal["bundle", "ndjson", "zip"]
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one resource; a Binary of a few tens of MB still fits
+# A Bundle file is parsed whole (Python objects take ~10× its size): 70× the largest Synthea one.
+MAX_JSON_BYTES = 256 * 1024 * 1024
 _SUFFIXES: tuple[tuple[str, Kind], ...] = (
     (".ndjson.gz", "ndjson"),
     (".ndjson", "ndjson"),
@@ -76,14 +83,19 @@ def read_ndjson(source: Path | IO[bytes]) -> Iterator[tuple[int, Any]]:
     """``(line number, parsed JSON)`` for each non-blank line, read one line at a time (a file of
     any size in little memory). ``source`` is a path (``.gz`` decompressed) or a binary stream.
 
-    A line that is not JSON raises :class:`FhirError` 400; the caller adds the line number
-    (it is in the error's ``line`` attribute: see :class:`LineError`).
+    A line that is not JSON raises :class:`FhirError` 400, a line longer than
+    :data:`MAX_LINE_BYTES` (its end included) 413; the caller adds the line number (it is in the
+    error's ``line`` attribute: see :class:`LineError`).
     """
     if isinstance(source, Path):
         with open_binary(source) as stream:
             yield from read_ndjson(stream)
         return
-    for number, raw in enumerate(source, start=1):
+    # readline with a limit: a line without an end is refused after MAX_LINE_BYTES + 1 bytes,
+    # never read whole into memory.
+    readline, limit, number = source.readline, MAX_LINE_BYTES + 1, 0
+    while raw := readline(limit):
+        number += 1
         if len(raw) > MAX_LINE_BYTES:
             raise LineError(
                 number, FhirError.of(413, "too-costly", "import_line_too_long", limit=MAX_LINE_BYTES)
@@ -100,9 +112,12 @@ def read_ndjson(source: Path | IO[bytes]) -> Iterator[tuple[int, Any]]:
 
 
 def read_json(path: Path) -> Any:
-    """A whole JSON file (a Bundle or one resource), parsed."""
+    """A whole JSON file (a Bundle or one resource), parsed; 413 above :data:`MAX_JSON_BYTES`
+    (decompressed: a gzip bomb stops there)."""
     with open_binary(path) as stream:
-        raw = stream.read()
+        raw = stream.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise FhirError.of(413, "too-costly", "import_file_too_large", limit=MAX_JSON_BYTES)
     try:
         return jsonio.loads(raw)
     except ValueError as exc:

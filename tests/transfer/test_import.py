@@ -9,6 +9,7 @@ https://hl7.org/fhir/uv/bulkdata/STU2/export.html#bulk-data-output-file-format (
 from __future__ import annotations
 
 import gzip
+import io
 import shutil
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,32 @@ def test_a_bad_line_refuses_its_file_only(settings: Settings, here: Path) -> Non
         assert client.get("/fhir/Observation/o2").status_code == 200
 
 
+def test_an_oversized_bundle_file_is_refused_before_it_is_read_whole(
+    settings: Settings, here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hygie.transfer import readers
+
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient("big1")}]}
+    small = here / "a-small.json"
+    small.write_bytes(orjson.dumps(bundle))
+    monkeypatch.setattr(readers, "MAX_JSON_BYTES", len(small.read_bytes()))
+    # 64 MiB of spaces compress to 64 KiB: read whole, they would take 64 MiB of memory
+    bomb = here / "b-bomb.json.gz"
+    with gzip.open(bomb, "wb", compresslevel=1) as out:
+        out.write(orjson.dumps(patient("big2"))[:-1])
+        for _ in range(64):
+            out.write(b" " * (1 << 20))
+        out.write(b"}")
+    result = run(settings, str(small), str(bomb))
+    assert result.exit_code == 1, result.output
+    failed = [line for line in result.output.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 1 and "b-bomb.json.gz" in failed[0] and "413" in failed[0], result.output
+    assert f"larger than {len(small.read_bytes())} bytes" in failed[0]
+    with open_client(settings) as client:
+        assert client.get("/fhir/Patient/big1").status_code == 200  # exactly the limit: read
+        assert client.get("/fhir/Patient/big2").status_code == 404
+
+
 def test_state_file_restart_and_option(settings: Settings, here: Path) -> None:
     file = ndjson(here / "Observation.ndjson", [observation(None, "p1")])
     state = here / "my-state.json"
@@ -272,11 +299,45 @@ class _Endless:
     def __iter__(self) -> _Endless:
         return self
 
-    def __next__(self) -> bytes:
+    def readline(self, size: int = -1) -> bytes:
         self.given += 1
         if self.given > self.limit:
             raise AssertionError("read too far: the reader must stream")
         return b"\r\n" if self.given == 2 else orjson.dumps(patient(f"s{self.given}")) + b"\n"
+
+
+class _OneLongLine(io.RawIOBase):
+    """``size`` bytes with no line end, made as they are read; counts what was read."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self.left)
+        buffer[:n] = b"x" * n
+        self.left -= n
+        self.read_bytes += n
+        return n
+
+
+def test_a_line_too_long_is_refused_before_it_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hygie.transfer import readers
+
+    monkeypatch.setattr(readers, "MAX_LINE_BYTES", 1000)
+    raw = _OneLongLine(32 * 1024 * 1024)
+    with pytest.raises(readers.LineError) as caught:
+        list(readers.read_ndjson(io.BufferedReader(raw)))
+    assert caught.value.line == 1 and caught.value.error.status == 413
+    assert raw.read_bytes < 1024 * 1024  # not the 32 MiB of the line: memory stays bounded
+    # a line of exactly the limit (its line end included) is read
+    line = orjson.dumps({"resourceType": "Basic", "id": "b" * 900})
+    padded = line[:-1] + b" " * (1000 - len(line) - 1) + b"}\n"
+    assert len(padded) == 1000
+    assert [n for n, _ in readers.read_ndjson(io.BytesIO(padded + padded))] == [1, 2]
 
 
 def test_read_ndjson_streams_line_by_line(here: Path) -> None:

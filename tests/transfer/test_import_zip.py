@@ -128,6 +128,26 @@ def test_conflicting_record_is_refused_whole(settings: Settings, here: Path) -> 
         assert client.get("/fhir/Patient/z1").json()["meta"]["versionId"] == "2"
 
 
+def test_an_oversized_manifest_is_refused_unread(
+    settings: Settings,
+    here: Path,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    from hygie.transfer import import_zip
+
+    path = record_zip(here / "r.zip", members())
+    with zipfile.ZipFile(path) as archive:
+        size = archive.getinfo("manifest.json").file_size
+    monkeypatch.setattr(import_zip, "MAX_MANIFEST_BYTES", size - 1)
+    result = run(settings, str(path))
+    assert result.exit_code == 1, result.output
+    assert f"manifest.json missing or invalid (larger than {size - 1} bytes)" in result.output
+    with open_client(settings) as client:
+        assert client.get("/fhir/Patient/z1").status_code == 404
+    monkeypatch.setattr(import_zip, "MAX_MANIFEST_BYTES", size)  # exactly the limit: read
+    assert run(settings, str(path)).exit_code == 0
+
+
 def test_not_a_zip(settings: Settings, here: Path) -> None:  # noqa: F811
     path = here / "fake.zip"
     path.write_bytes(b"PK not really")
