@@ -87,6 +87,16 @@ def elements(resource: Json, names: Iterable[str]) -> Json:
     return out
 
 
+@cache
+def element_names(resource_type: str) -> frozenset[str]:
+    """What :func:`elements` selects by in ``resource_type``: its top-level element names
+    (``value``) and JSON property names (``valueQuantity``); empty for an unknown type."""
+    node = resource_node(resource_type)
+    if node is None:
+        return frozenset()
+    return frozenset(_key_names(node).values()) | set(node.elements)
+
+
 def mark_subsetted(resource: Json) -> Json:
     """A copy of ``resource`` whose ``meta.tag`` holds the SUBSETTED tag exactly once."""
     meta = resource.get("meta")

@@ -174,8 +174,9 @@ class Chunk:
     A page costs one query: its keys (an index range scan in key order), then their bodies,
     fetched in binary on PostgreSQL (:meth:`Session.all_binary`). The stored bodies already hold
     ``id`` and ``meta`` (``versionId``, ``lastUpdated``), so each is written as it was stored,
-    once decompressed: no parsing, no re-serialising. The decompression, the writes and the
-    patients' scan run in :class:`PageWriter`'s thread while the next page is read."""
+    once decompressed: no parsing, no re-serialising (but with ``_elements``). The
+    decompression, the writes and the patients' scan run in :class:`PageWriter`'s thread while
+    the next page is read."""
 
     def __init__(self, req: ExportRequest, out: Path, tx_ms: int, size: int, progress: Progress) -> None:
         self.req = req
@@ -228,7 +229,8 @@ class Chunk:
         if rows:
             output = self._output(rtype)
             patients = {str(rid) for _, rid, _ in rows} if rtype == "Patient" else None
-            self._files.add(self.out / output.file, [body for _, _, body in rows], patients)
+            bodies = [body for _, _, body in rows]
+            self._files.add(self.out / output.file, bodies, patients, self.req.elements_for(rtype))
             output.count += len(rows)
             p.total += len(rows)
         if len(rows) < self.size:

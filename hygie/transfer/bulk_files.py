@@ -7,6 +7,11 @@ lines and finds the patients they reference (for the audit). zlib, the file writ
 database driver waiting for its rows all let other Python threads run, so the next page's query
 overlaps this page's decompression: on two cores an export takes about the longer of the two
 instead of their sum. One page at a time is in the writer's hands (memory: two pages).
+
+With ``_elements`` a page's resources are parsed, subsetted and tagged SUBSETTED
+(:mod:`hygie.fhir.summary`) before they are written, exact decimals kept
+(:mod:`hygie.fhir.jsonio`); the patients are still found in the whole bodies: the audit names
+every patient whose data left, whether or not the kept elements reference them.
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-import orjson
-
 from hygie.api.audit_trail import patients_referenced
+from hygie.fhir import jsonio
+from hygie.fhir.summary import elements, mark_subsetted
 from hygie.storage.codec import unpack
 
 
@@ -33,13 +38,16 @@ class PageWriter:
         self._pending: Future[set[str]] | None = None
         self.patients = patients
 
-    def add(self, path: Path, packed: list[bytes], patients: set[str] | None) -> None:
+    def add(
+        self, path: Path, packed: list[bytes], patients: set[str] | None, keep: list[str] | None = None
+    ) -> None:
         """Append the ``packed`` bodies to ``path``; ``patients``: the page's patients when the
-        caller knows them (a Patient page), else they are looked for in the bodies."""
+        caller knows them (a Patient page), else they are looked for in the bodies; ``keep``:
+        the ``_elements`` to keep (None: whole resources)."""
         self.wait()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hygie-bulk-files")
-        self._pending = self._pool.submit(write_page, path, packed, patients)
+        self._pending = self._pool.submit(write_page, path, packed, patients, keep)
 
     def wait(self) -> None:
         """Until the page handed over is written (its error, if any, is raised here)."""
@@ -57,13 +65,20 @@ class PageWriter:
                 self._pool = None
 
 
-def write_page(path: Path, packed: list[bytes], patients: set[str] | None) -> set[str]:
-    """Decompress and append one page to ``path``; the patients it references."""
+def write_page(
+    path: Path, packed: list[bytes], patients: set[str] | None, keep: list[str] | None = None
+) -> set[str]:
+    """Decompress and append one page to ``path`` (only the ``keep`` elements, when given);
+    the patients it references."""
     bodies = [unpack(body) for body in packed]
     joined = b"\n".join(bodies)
+    found = patients if patients is not None else patients_referenced(joined)
+    if keep is not None:
+        bodies = [jsonio.dumps(mark_subsetted(elements(jsonio.loads(body), keep))) for body in bodies]
+        joined = b"\n".join(bodies)
     with path.open("ab") as fh:
         write_lines(fh, bodies, joined)
-    return patients if patients is not None else patients_referenced(joined)
+    return found
 
 
 def write_lines(fh: BinaryIO, bodies: list[bytes], joined: bytes) -> None:
@@ -71,6 +86,6 @@ def write_lines(fh: BinaryIO, bodies: list[bytes], joined: bytes) -> None:
     line break of its own is re-serialised on one line (JSON allows one only between tokens;
     Hygie's own writer never produces it)."""
     if joined.count(b"\n") != len(bodies) - 1:
-        joined = b"\n".join(b if b"\n" not in b else orjson.dumps(orjson.loads(b)) for b in bodies)
+        joined = b"\n".join(b if b"\n" not in b else jsonio.dumps(jsonio.loads(b)) for b in bodies)
     fh.write(joined)
     fh.write(b"\n")

@@ -4,8 +4,10 @@ Bulk Data Access IG 2.0 — https://hl7.org/fhir/uv/bulkdata/STU2/export.html#qu
 ``GET`` with query parameters or ``POST`` with a ``Parameters`` body; ``_outputFormat``
 (``application/fhir+ndjson``, ``application/ndjson``, ``ndjson``), ``_since`` (instant),
 ``_type`` (comma lists, repeatable), ``_typeFilter`` (``Type?search``, repeatable: a resource of
-that type is exported when it matches ANY of its type's filters) and ``patient`` (Patient and
-Group levels, POST: references). ``_elements`` and ``includeAssociatedData`` are not supported.
+that type is exported when it matches ANY of its type's filters), ``_elements`` (comma lists,
+repeatable: ``Type.element`` or ``element``, root elements only; see :meth:`ExportRequest.elements_for`)
+and ``patient`` (Patient and Group levels, POST: references). ``includeAssociatedData`` is not
+supported.
 
 Unsupported or invalid parameters follow the IG's rule
 (https://hl7.org/fhir/uv/bulkdata/STU2/export.html#headers): without ``Prefer: handling=lenient``
@@ -23,12 +25,13 @@ from hygie.api.compartment import member_types
 from hygie.fhir.definitions import RESOURCE_TYPES, is_resource_type
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError, Issue
+from hygie.fhir.summary import element_names
 from hygie.search.query import CONTROL
 from hygie.search.ranges import date_range
 
 Level = Literal["system", "patient", "group"]
 OUTPUT_FORMATS = frozenset({"application/fhir+ndjson", "application/ndjson", "ndjson"})
-SUPPORTED = frozenset({"_outputFormat", "_since", "_type", "_typeFilter", "patient"})
+SUPPORTED = frozenset({"_elements", "_outputFormat", "_since", "_type", "_typeFilter", "patient"})
 IGNORED = frozenset({"_format", "_pretty"})
 MAX_PATIENTS = 1000  # ``patient`` references in one kick-off
 
@@ -83,6 +86,7 @@ class ExportRequest:
     since_ms: int | None = None
     filters: dict[str, list[list[tuple[str, str]]]] = field(default_factory=dict)
     patients: list[str] | None = None
+    elements: dict[str, list[str]] = field(default_factory=dict)  # type (or "*": any) → names
     lenient: bool = False
     lang: str = "fr"
     warnings: list[dict[str, Any]] = field(default_factory=list)  # OperationOutcome issues
@@ -104,6 +108,14 @@ class ExportRequest:
     def chosen_types(self) -> list[str]:
         level = self.level_types()
         return [t for t in level if self.types is None or t in self.types]
+
+    def elements_for(self, rtype: str) -> list[str] | None:
+        """The ``_elements`` that shape ``rtype``'s resources (None: exported whole). Names
+        without a type apply to every type; a type is subsetted when some name applies to it.
+        Resources of a type no name applies to are exported whole: the IG leaves it open, and
+        a type the client named no element of is taken as wanted in full."""
+        names = [*self.elements.get("*", ()), *self.elements.get(rtype, ())]
+        return names or None
 
 
 def prefers_async(prefer: str | None) -> bool:
@@ -185,6 +197,8 @@ def parse(
     for name, value in params:
         if name == "_typeFilter":
             _type_filter(check, req, value)
+        elif name == "_elements":
+            _elements(check, req, value)
     return req
 
 
@@ -233,3 +247,23 @@ def _type_filter(check: _Checker, req: ExportRequest, value: str) -> None:
         check.refuse(400, bad, "_typeFilter")
         return
     req.filters.setdefault(rtype, []).append(criteria)
+
+
+def _elements(check: _Checker, req: ExportRequest, value: str) -> None:
+    """``Type.element`` or ``element`` items: a root element (no path) of the type, or of some
+    exported type when untyped; anything else is refused (or ignored when lenient)."""
+    chosen = req.chosen_types()
+    for raw in value.split(","):
+        item = raw.strip()
+        rtype, dot, name = item.rpartition(".")
+        bad = Issue("invalid", "bad_param", {"name": "_elements", "value": item[:64]})
+        if not dot:
+            known = any(name in element_names(t) for t in chosen)
+        else:
+            known = rtype in chosen and name in element_names(rtype)
+        if not known:  # a path ("name.given"), an unknown name or type, a type not exported
+            check.refuse(400, bad, "_elements")
+            continue
+        names = req.elements.setdefault(rtype if dot else "*", [])
+        if name not in names:
+            names.append(name)

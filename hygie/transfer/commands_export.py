@@ -71,6 +71,14 @@ def bulk(
             "--type-filter", help="Type?search criteria (repeatable), e.g. Observation?category=laboratory."
         ),
     ] = None,
+    elements: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--elements",
+            help="Root elements to keep, Type.element or element (repeatable, or comma lists); "
+            "the resources are tagged SUBSETTED.",
+        ),
+    ] = None,
     patient_level: Annotated[
         bool, typer.Option("--patient-level", help="Patient compartments only.")
     ] = False,
@@ -85,6 +93,7 @@ def bulk(
     level: Level = "group" if group else ("patient" if patient_level else "system")
     base = (settings.base_url or "").rstrip("/") + "/fhir" if settings.base_url else ""
     params = [("_type", t) for t in types or []] + [("_typeFilter", f) for f in type_filters or []]
+    params += [("_elements", e) for e in elements or []]
     params += [("_since", since)] if since else []
     command = "hygie export bulk " + " ".join(f"{k}={v}" for k, v in params)
     request = ExportRequest(level=level, base=base, url=command, group=group, lang="en")

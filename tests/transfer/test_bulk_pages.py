@@ -244,3 +244,13 @@ def test_rows_the_caller_may_search_but_not_read_do_not_end_a_type_early(
         database_url, tmp_path, "$export?_type=Observation", system_principal("app", scopes)
     )
     assert found == [labs, labs]
+
+
+def test_a_body_with_a_line_break_is_written_on_one_line_with_its_decimals(tmp_path: Path) -> None:
+    from hygie.transfer.bulk_files import write_lines
+
+    bodies = [b'{"resourceType":"Basic","id":"b1"}', b'{"resourceType":"Basic",\n"id":"b2","n":1.50}']
+    with (tmp_path / "Basic.ndjson").open("wb") as fh:
+        write_lines(fh, bodies, b"\n".join(bodies))
+    lines = (tmp_path / "Basic.ndjson").read_bytes().splitlines()
+    assert lines == [bodies[0], b'{"resourceType":"Basic","id":"b2","n":1.50}']
