@@ -7,6 +7,7 @@ from typing import Any
 
 from hygie.fhir.definitions import is_resource_type
 from hygie.fhir.outcome import FhirError, Issue
+from hygie.fhir.summary import is_subsetted
 from hygie.fhir.validation import validate_resource
 
 ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -47,7 +48,8 @@ def parse_etag(value: str) -> int:
 
 
 def check_resource(body: Any, rtype: str, rid: str | None = None) -> dict[str, Any]:
-    """Validate an incoming resource for ``rtype`` (and ``rid`` for updates)."""
+    """Validate an incoming resource for ``rtype`` (and ``rid`` for updates); one tagged
+    SUBSETTED (an incomplete copy: ``_elements``, ``_summary``) is refused (422)."""
     if not isinstance(body, dict):
         raise FhirError.of(400, "structure", "not_an_object")
     found = body.get("resourceType")
@@ -66,6 +68,8 @@ def check_resource(body: Any, rtype: str, rid: str | None = None) -> dict[str, A
     issues = [i for i in validate_resource(body, expected_type=rtype) if i.severity in ("error", "fatal")]
     if issues:
         raise_invalid(issues)
+    if is_subsetted(body):  # https://hl7.org/fhir/R4/search.html#summary: never over a whole one
+        raise FhirError.of(422, "business-rule", "subsetted_write", (f"{rtype}.meta.tag",))
     return body
 
 

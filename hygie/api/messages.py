@@ -99,6 +99,12 @@ register(
             "fr": "Un patch ne peut pas changer le type ni l'id de la ressource.",
             "en": "A patch cannot change the resource type or id.",
         },
+        "subsetted_write": {
+            "fr": "Ressource marquée SUBSETTED (incomplète : lue avec _elements ou _summary) : elle "
+            "ne peut pas être enregistrée ; relisez-la entière avant de la modifier.",
+            "en": "Resource tagged SUBSETTED (incomplete: read with _elements or _summary): it "
+            "cannot be stored; read it whole before changing it.",
+        },
         "bad_param": {
             "fr": "Valeur invalide pour le paramètre {name} : « {value} ».",
             "en": "Invalid value for parameter {name}: '{value}'.",

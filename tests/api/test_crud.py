@@ -260,6 +260,37 @@ def test_summary_elements_pretty(client: TestClient) -> None:
     assert b"\n  " in client.get(f"/fhir/Patient/{pid}?_pretty=true").content
 
 
+def test_a_subsetted_resource_is_never_stored(client: TestClient) -> None:
+    """https://hl7.org/fhir/R4/search.html#summary: the SUBSETTED tag is there "to ensure that the
+    incomplete resource is not actually used to overwrite a complete resource"."""
+    pid = create(client, patient(gender="female", birthDate="1970-01-02")).json()["id"]
+    subset = client.get(f"/fhir/Patient/{pid}?_elements=gender").json()
+    put = client.put(f"/fhir/Patient/{pid}", json=subset, headers=H)
+    assert put.status_code == 422, put.text
+    assert put.json()["issue"][0]["code"] == "business-rule"
+    assert "SUBSETTED" in put.json()["issue"][0]["diagnostics"]
+    stored = client.get(f"/fhir/Patient/{pid}").json()
+    assert stored["birthDate"] == "1970-01-02" and stored["meta"]["versionId"] == "1"
+    created = create(client, {k: v for k, v in subset.items() if k != "id"})
+    assert created.status_code == 422
+    tag = [{"op": "add", "path": "/meta", "value": {"tag": subset["meta"]["tag"]}}]
+    patched = client.patch(
+        f"/fhir/Patient/{pid}", json=tag, headers={"content-type": "application/json-patch+json"}
+    )
+    assert patched.status_code == 422, patched.text
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": subset, "request": {"method": "PUT", "url": f"Patient/{pid}"}}],
+    }
+    assert client.post("/fhir", json=bundle, headers=H).status_code == 422
+    assert client.get(f"/fhir/Patient/{pid}").json()["meta"]["versionId"] == "1"
+    # another tag of the same system is no obstacle
+    other = {**subset, "birthDate": "1970-01-02"}
+    other["meta"] = {"tag": [{"system": subset["meta"]["tag"][0]["system"], "code": "OTHER"}]}
+    assert client.put(f"/fhir/Patient/{pid}", json=other, headers=H).status_code == 200
+
+
 def test_gzip_response(client: TestClient) -> None:
     for _ in range(30):
         create(client, patient())

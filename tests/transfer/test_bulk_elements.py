@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from hygie.fhir.summary import SUBSETTED_CODE, SUBSETTED_SYSTEM
 from hygie.settings import Settings
 from hygie.transfer.commands_export import export_cli
+from hygie.transfer.commands_import import import_cli
 from tests.support import open_client
 from tests.transfer.bulk_helpers import ASYNC, bulk_settings, export, kick_off, manifest_of, wait
 from tests.transfer.test_bulk_export import load
@@ -180,3 +181,11 @@ def test_cli_elements(bulk: tuple[TestClient, Settings], tmp_path: Path) -> None
         export_cli, ["bulk", str(tmp_path / "bad"), "--type", "Patient", "--elements", "name.given"], env=env
     )
     assert bad.exit_code != 0 and "_elements" in bad.output
+    # imported back, a subset would overwrite the whole record: the file is refused
+    back = CliRunner().invoke(import_cli, [str(out)], env=env)
+    assert back.exit_code == 1, back.output
+    failed = [line for line in back.output.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 1 and "Patient.ndjson" in failed[0] and "422" in failed[0], back.output
+    assert "SUBSETTED" in failed[0]
+    with open_client(settings) as client:
+        assert client.get("/fhir/Patient/e1").json()["name"] == WORLD[0]["name"]
