@@ -80,7 +80,10 @@ def loads(raw: bytes | str) -> Any:
     else:
         # Written back byte for byte (but for trailing white space: the end of an NDJSON line),
         # every number reads back as it was written: no scan needed.
-        written = orjson.dumps(value)
+        try:
+            written = orjson.dumps(value)
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes (254): scanned instead
+            written = b"\0"
         if (blob.startswith(written) and not blob[len(written) :].strip()) or not _lossy(blob):
             return value
     if _SURROGATE.search(blob):

@@ -36,7 +36,8 @@ def date_range(text: str, default_tz: tzinfo = UTC) -> tuple[int, int] | None:
         return None
     groups = match.groups()
     if groups[7] is not None:
-        return _fixed(groups, _zone_ms(groups[7]))
+        zone_ms = _zone_ms(groups[7])
+        return None if zone_ms is None else _fixed(groups, zone_ms)
     offset = default_tz.utcoffset(None) if isinstance(default_tz, timezone) else None
     if offset is not None and not offset % _MS:  # a fixed zone (UTC...): plain arithmetic
         return _fixed(groups, offset // _MS)
@@ -44,14 +45,15 @@ def date_range(text: str, default_tz: tzinfo = UTC) -> tuple[int, int] | None:
 
 
 @lru_cache(maxsize=64)
-def _zone_ms(zone: str) -> int:
-    """The offset of ``Z`` or ``±hh:mm`` in milliseconds (ValueError: no such UTC offset)."""
-    minutes = 0
-    if zone != "Z":
-        minutes = (-1 if zone[0] == "-" else 1) * (int(zone[1:3]) * 60 + int(zone[4:6]))
-        if not -1440 < minutes < 1440:
-            _offset(minutes)  # raises ValueError (for the caller)
-    return minutes * 60_000
+def _zone_ms(zone: str) -> int | None:
+    """The offset of ``Z`` or ``±hh:mm`` in milliseconds; None outside FHIR's offsets
+    (``(0[0-9]|1[0-3]):[0-5][0-9]|14:00``: https://hl7.org/fhir/R4/datatypes.html#dateTime)."""
+    if zone == "Z":
+        return 0
+    hours, minutes = int(zone[1:3]), int(zone[4:6])
+    if minutes > 59 or hours > 14 or (hours == 14 and minutes):
+        return None
+    return (-1 if zone[0] == "-" else 1) * (hours * 60 + minutes) * 60_000
 
 
 def _fixed_range(match: re.Match[str], offset_ms: int) -> tuple[int, int] | None:
@@ -147,11 +149,6 @@ def _zoned_range(match: re.Match[str], tz: tzinfo) -> tuple[int, int] | None:
     low_ms = (low - _EPOCH) // _MS
     high_ms = (high - _EPOCH) // _MS if high is not None else DATE_MAX_MS
     return low_ms, high_ms
-
-
-@lru_cache(maxsize=64)
-def _offset(minutes: int) -> tzinfo:
-    return timezone(timedelta(minutes=minutes))
 
 
 def number_range(value: float | int | str) -> tuple[float, float, float] | None:

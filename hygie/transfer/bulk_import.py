@@ -26,6 +26,7 @@ import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import orjson
@@ -92,28 +93,27 @@ def _inputs(call: OperationCall, body: Any) -> list[dict[str, str]]:
     """The ``input`` parts of a Parameters body ({type, url}), each url under an allowed prefix."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise FhirError.of(400, "invalid", "bulk_import_body")
+    parameters = body.get("parameter") or []
+    if not isinstance(parameters, list):
+        raise FhirError.of(400, "structure", "bulk_import_body")
     fmt = dict(
-        body_params(
-            {
-                **body,
-                "parameter": [
-                    p for p in body.get("parameter") or [] if isinstance(p, dict) and "part" not in p
-                ],
-            }
-        )
+        body_params({**body, "parameter": [p for p in parameters if isinstance(p, dict) and "part" not in p]})
     )
     if fmt.get("inputFormat", "application/fhir+ndjson") not in NDJSON_TYPES:
         raise FhirError.of(400, "invalid", "bad_param", name="inputFormat", value=fmt["inputFormat"][:64])
     inputs: list[dict[str, str]] = []
     allowed = _prefixes(call)
-    for part in body.get("parameter") or []:
+    for part in parameters:
         if not isinstance(part, dict) or part.get("name") != "input":
             continue
-        values = {p.get("name"): _value(p) for p in part.get("part") or [] if isinstance(p, dict)}
+        subparts = part.get("part") or []
+        if not isinstance(subparts, list):
+            raise FhirError.of(400, "structure", "bulk_import_body")
+        values = {p.get("name"): _value(p) for p in subparts if isinstance(p, dict)}
         url = values.get("url")
         if not isinstance(url, str) or not url:
             raise FhirError.of(400, "invalid", "bulk_import_body")
-        if not any(url.startswith(prefix) for prefix in allowed):
+        if not _plain_path(url) or not any(url.startswith(prefix) for prefix in allowed):
             raise FhirError.of(400, "security", "bulk_import_url_refused", url=url[:200])
         inputs.append({"type": str(values.get("type") or ""), "url": url})
     if not inputs or len(inputs) > MAX_INPUTS:
@@ -155,10 +155,42 @@ async def import_kickoff(call: OperationCall) -> Response:
     )
 
 
+def _plain_path(url: str) -> bool:
+    """Whether ``url``'s path names what it spells: no ``.``/``..`` segment, no encoded ``/`` or
+    ``\\``, no backslash, once or twice percent-decoded. A prefix check on the raw text is then
+    sound: ``{prefix}../secret`` or ``{prefix}%2e%2e/secret`` would be resolved outside the prefix
+    by the client or by the file server."""
+    path = urlsplit(url).path
+    for text in (path, unquote(path), unquote(unquote(path))):
+        lowered = text.lower()
+        if "\\" in text or "%2f" in lowered or "%5c" in lowered:
+            return False
+        if any(segment in (".", "..") for segment in text.split("/")):
+            return False
+    return True
+
+
 def _fetch(url: str, target: Path, limit: int) -> None:
-    """Download ``url`` to ``target`` (no redirects, at most ``limit`` bytes)."""
+    """Download ``url`` to ``target`` (no redirects, at most ``limit`` bytes). The bytes go to a
+    side file renamed into place once complete: a failed download leaves nothing that a retry
+    of the job would take for the input."""
+    partial = target.with_name(target.name + ".part")
+    try:
+        _download(url, partial, limit)
+    except httpx.HTTPError as exc:  # unreachable, refused, timed out, cut: this input's error
+        partial.unlink(missing_ok=True)
+        raise FhirError.of(
+            400, "exception", "bulk_import_fetch_failed", url=url[:200], detail=type(exc).__name__
+        ) from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+
+
+def _download(url: str, path: Path, limit: int) -> None:
     size = 0
-    with httpx.stream("GET", url, follow_redirects=False, timeout=60) as answer, target.open("wb") as fh:
+    with httpx.stream("GET", url, follow_redirects=False, timeout=60) as answer, path.open("wb") as fh:
         if answer.status_code != 200:
             raise FhirError.of(
                 400, "exception", "bulk_import_fetch_failed", url=url[:200], detail=str(answer.status_code)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from hygie.api.checks import ID_RE
 from hygie.api.compartment import member_types
 from hygie.fhir.definitions import RESOURCE_TYPES, is_resource_type
 from hygie.fhir.messages import register
@@ -34,6 +35,9 @@ OUTPUT_FORMATS = frozenset({"application/fhir+ndjson", "application/ndjson", "nd
 SUPPORTED = frozenset({"_elements", "_outputFormat", "_since", "_type", "_typeFilter", "patient"})
 IGNORED = frozenset({"_format", "_pretty"})
 MAX_PATIENTS = 1000  # ``patient`` references in one kick-off
+# ``_typeFilter`` values in one kick-off: each is one more OR-ed branch of the type's query
+# (SQLite caps an expression's depth at 1000).
+MAX_TYPE_FILTERS = 100
 
 register(
     {
@@ -135,8 +139,11 @@ def body_params(body: Any) -> list[tuple[str, str]]:
     reference (``patient``)."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise FhirError.of(400, "invalid", "bulk_body")
+    parts = body.get("parameter") or []
+    if not isinstance(parts, list):
+        raise FhirError.of(400, "structure", "bulk_body")
     out: list[tuple[str, str]] = []
-    for part in body.get("parameter") or []:
+    for part in parts:
         if not isinstance(part, dict) or not isinstance(part.get("name"), str):
             raise FhirError.of(400, "structure", "bulk_body")
         values = [v for k, v in part.items() if k.startswith("value")]
@@ -225,7 +232,7 @@ def _patient(check: _Checker, req: ExportRequest, value: str) -> None:
         return
     ref = value.removeprefix(req.base + "/")
     kind, _, pid = ref.partition("/")
-    if kind != "Patient" or not pid or "/" in pid or len(pid) > 64:
+    if kind != "Patient" or not ID_RE.fullmatch(pid):
         check.refuse(400, Issue("invalid", "bad_param", {"name": "patient", "value": value[:64]}), "patient")
         return
     req.patients = [*(req.patients or []), pid]
@@ -242,6 +249,8 @@ def _type_filter(check: _Checker, req: ExportRequest, value: str) -> None:
     if not sep or rtype not in chosen:
         check.refuse(400, bad, "_typeFilter")
         return
+    if sum(len(filters) for filters in req.filters.values()) >= MAX_TYPE_FILTERS:
+        raise FhirError.of(400, "too-costly", "bad_param", name="_typeFilter", value=f"> {MAX_TYPE_FILTERS}")
     criteria = parse_qsl(query, keep_blank_values=True)
     if not criteria or any(name in CONTROL for name, _ in criteria):
         check.refuse(400, bad, "_typeFilter")

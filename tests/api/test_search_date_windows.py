@@ -105,3 +105,20 @@ def test_windows(client: TestClient) -> None:
 )
 def test_single_valued(rtype: str, expression: str | None, single: bool) -> None:
     assert single_valued(rtype, expression) is single
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/fhir/Observation?date=2020-01-01T00:00:00%2B25:00",
+        "/fhir/Observation?date=ge2020-01-01T00:00:00%2B14:30",  # FHIR offsets stop at 14:00
+        "/fhir/Observation?_lastUpdated=gt2020-01-01T00:00:00-00:99",
+        "/fhir/_history?_since=2020-01-01T00:00:00%2B25:00",
+        "/fhir/Patient/_history?_since=2020-01-01T00:00:00%2B24:00",
+    ],
+)
+def test_a_utc_offset_outside_fhir_is_a_400(client: TestClient, url: str) -> None:
+    """https://hl7.org/fhir/R4/datatypes.html#dateTime: ``(0[0-9]|1[0-3]):[0-5][0-9]|14:00``."""
+    answer = client.get(url)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["resourceType"] == "OperationOutcome"

@@ -70,6 +70,16 @@ def test_numbers_a_float_writes_back_as_read_stay_plain_floats() -> None:
     assert type(loads(b" " + blob)["v"]) is Decimal  # not written by orjson: scanned
 
 
+def test_deeper_than_orjson_writes_is_read() -> None:
+    # orjson reads 1024 levels but writes 254: such a body is read (the validator refuses it later)
+    deep = b"[" * 300 + b"1.5" + b"]" * 300
+    value = loads(deep)
+    for _ in range(300):
+        value = value[0]
+    assert value == 1.5
+    assert isinstance(loads(b'{"a":' + deep + b',"b":1.50}')["b"], Decimal)
+
+
 def test_huge_integer_on_the_exact_path_can_be_written_back() -> None:
     data = loads(b'{"a":1.50,"b":123456789012345678901234567890}')
     assert dumps(data) == b'{"a":1.50,"b":123456789012345678901234567890}'

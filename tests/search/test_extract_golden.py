@@ -170,7 +170,7 @@ DATES = [
     "2024-03-05T23:60:00", "2024-03-05T23:59:60", "9999-12-31T23:59:59", "9999-12-31T23:59:58.9",
     "9999-12-31T23:59", "0001-01-01T00:00:00",
 ]  # fmt: skip
-ZONES = ["", "Z", "+00:00", "+02:00", "-05:30", "+14:00", "-23:59", "+05:99"]
+ZONES = ["", "Z", "+00:00", "+02:00", "-05:30", "+14:00", "-13:59", "-23:59", "+05:99", "+14:01"]
 
 
 @pytest.mark.parametrize("tz", [UTC, timezone(timedelta(hours=1)), timezone(timedelta(minutes=-330))])
@@ -185,15 +185,34 @@ def test_fixed_offset_arithmetic_equals_datetimes(tz: Any) -> None:
             minutes = 0
             if zone not in ("", "Z"):
                 minutes = (-1 if zone[0] == "-" else 1) * (int(zone[1:3]) * 60 + int(zone[4:6]))
+                if abs(minutes) > 14 * 60 or int(zone[4:6]) > 59:  # not a FHIR offset
+                    assert date_range(text + zone, tz) is None, text + zone
+                    continue
             zone_tz = tz if zone == "" else timezone(timedelta(minutes=minutes))
             offset_ms = int(zone_tz.utcoffset(None).total_seconds() * 1000)
             assert _fixed_range(match, offset_ms) == _zoned_range(match, zone_tz), text + zone
             assert date_range(text + zone, tz) == _zoned_range(match, zone_tz), text + zone
 
 
-def test_out_of_range_offset_still_raises() -> None:
-    with pytest.raises(ValueError):
-        date_range("2024-01-01T00:00:00+24:00")
+@pytest.mark.parametrize(
+    ("zone", "valid"),
+    [
+        ("+14:00", True),
+        ("-14:00", True),
+        ("+13:59", True),
+        ("-00:00", True),
+        ("+14:01", False),
+        ("-15:00", False),
+        ("+24:00", False),
+        ("+25:00", False),
+        ("-00:99", False),
+        ("+05:60", False),
+    ],
+)
+def test_offsets_outside_fhir_are_invalid_not_errors(zone: str, valid: bool) -> None:
+    """https://hl7.org/fhir/R4/datatypes.html#dateTime: ``(0[0-9]|1[0-3]):[0-5][0-9]|14:00``."""
+    found = date_range("2024-01-01T00:00:00" + zone)
+    assert (found is not None) is valid
 
 
 def test_number_range_equals_decimal_arithmetic() -> None:
