@@ -130,8 +130,8 @@ def test_conflicting_record_is_refused_whole(settings: Settings, here: Path) -> 
 
 def test_an_oversized_manifest_is_refused_unread(
     settings: Settings,
-    here: Path,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    here: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from hygie.transfer import import_zip
 
