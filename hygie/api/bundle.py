@@ -51,9 +51,9 @@ def process_bundle(env: Env, bundle: Any, *, minimal: bool = False) -> Result:
     kind = bundle.get("type") if isinstance(bundle, dict) else None
     if kind not in ("batch", "transaction") or bundle.get("resourceType") != "Bundle":
         raise FhirError.of(400, "invalid", "bundle_expected")
-    raw_entries = bundle.get("entry") or []
-    if not isinstance(raw_entries, list):
-        raise FhirError.of(400, "structure", "bundle_expected")
+    raw_entries = bundle.get("entry", [])
+    if not isinstance(raw_entries, list):  # an object or "" is no empty Bundle
+        raise FhirError.of(400, "structure", "bundle_entry_not_list", ("Bundle.entry",))
     if len(raw_entries) > env.settings.max_bundle_entries:
         raise FhirError.of(
             413,
@@ -244,7 +244,13 @@ def _resolve(ref: str, mapping: dict[str, str], env: Env, index: int) -> str:
         return target
     if "?" in ref and "/" not in ref.partition("?")[0] and not ref.startswith(("http:", "https:", "urn:")):
         rtype, _, criteria = ref.partition("?")
-        found = match(env, rtype, parse_criteria(criteria)) if rtype else []
+        try:
+            found = match(env, rtype, parse_criteria(criteria)) if rtype else []
+        except FhirError as err:  # bad criteria (unknown parameter...): located in the Bundle
+            where = (f"Bundle.entry[{index}].resource",)
+            raise FhirError(
+                err.status, *(Issue(i.code, i.key, i.params, where, i.severity) for i in err.issues)
+            ) from err
         if len(found) != 1:
             raise FhirError.of(
                 412 if found else 400,

@@ -14,16 +14,22 @@ from hygie.storage.store import Version
 
 
 def parse_criteria(text: str) -> list[tuple[str, str]]:
-    """``identifier=x&name=y`` (with or without a leading ``?``) → list of pairs."""
+    """``identifier=x&name=y`` (with or without a leading ``?``) → list of pairs.
+
+    Search ignores a parameter with an empty value (https://hl7.org/fhir/R4/search.html: "empty
+    parameters are ignored"), so ``Patient?_id=`` would select every Patient: criteria holding
+    only empty values are refused, as no criteria are (a conditional update, delete or reference
+    must name what it means)."""
     pairs = parse_qsl(text.removeprefix("?"), keep_blank_values=True)
-    if not pairs:
+    if not any(value.strip() for _, value in pairs):
         raise FhirError.of(400, "invalid", "criteria_required")
     return pairs
 
 
 def match(env: Env, rtype: str, criteria: list[tuple[str, str]], limit: int = 2) -> list[Version]:
-    """Current versions of ``rtype`` matching ``criteria`` (at most ``limit``)."""
-    if not criteria:
+    """Current versions of ``rtype`` matching ``criteria`` (at most ``limit``); criteria holding
+    only empty values are refused (see :func:`parse_criteria`)."""
+    if not any(value.strip() for _, value in criteria):
         raise FhirError.of(400, "invalid", "criteria_required")
     return find(env, rtype, criteria, limit=limit)
 

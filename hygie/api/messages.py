@@ -109,6 +109,10 @@ register(
             "fr": "Valeur invalide pour le paramètre {name} : « {value} ».",
             "en": "Invalid value for parameter {name}: '{value}'.",
         },
+        "bundle_entry_not_list": {
+            "fr": "Bundle.entry doit être une liste (JSON array) d'entrées.",
+            "en": "Bundle.entry must be a list (JSON array) of entries.",
+        },
         "bundle_expected": {
             "fr": "Une ressource Bundle de type batch ou transaction est attendue.",
             "en": "A Bundle resource of type batch or transaction is expected.",

@@ -209,10 +209,16 @@ def _restored_ms(value: Any) -> int:
     """``meta.lastUpdated`` of a restored resource in epoch ms when it is a valid instant, else now."""
     if isinstance(value, str) and INSTANT_RE.fullmatch(value):
         try:
-            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+            ms = int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
         except ValueError:  # e.g. 2023-02-30 or a leap second, which the pattern lets through
-            pass
+            return now_ms()
+        if _FIRST_MS <= ms < _PAST_LAST_MS:  # 9999-12-31T23:59:59.999-14:00 is in year 10000 UTC
+            return ms
     return now_ms()
+
+
+_FIRST_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z: instants are stored and written in UTC
+_PAST_LAST_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z
 
 
 def _content(resource: dict[str, Any]) -> bytes:

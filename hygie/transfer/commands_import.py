@@ -19,8 +19,10 @@ from hygie.api.context import open_storage
 from hygie.auth.keys import load_audit_key
 from hygie.settings import Settings
 from hygie.transfer.importer import FileReport, Importer
-from hygie.transfer.readers import discover
+from hygie.transfer.readers import discover, kind_of
 from hygie.transfer.state import ImportState, StateError, default_state_path
+
+LINK_NOT_FOLLOWED = "symbolic link in a folder: not followed (name the file itself to import it)"
 
 import_cli = typer.Typer(help="Import FHIR files (Bundles, NDJSON, folders, portability ZIPs).")
 
@@ -111,7 +113,8 @@ def import_command(
     folders of them (Bulk Data output) and portability ZIPs; one transaction per file,
     resumable (files already imported are skipped)."""
     settings = Settings()
-    files = discover(paths)
+    links: list[Path] = []
+    files = discover(paths, links)
     try:
         done = ImportState(state or default_state_path(settings.database_url), restart=restart)
     except StateError as error:
@@ -133,6 +136,7 @@ def import_command(
             reports = importer.run(files, done, bar)
     finally:
         db.close()
+    reports += [FileReport(link, kind_of(link), "ignored", error=LINK_NOT_FOLLOWED) for link in links]
     for report in reports:
         typer.echo(_line(report))
     typer.echo(_summary(reports, time.perf_counter() - started))

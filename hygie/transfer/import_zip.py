@@ -11,6 +11,7 @@ differs refuses the whole ZIP.
 from __future__ import annotations
 
 import hashlib
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 from hygie.fhir import jsonio
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
-from hygie.transfer.readers import read_ndjson
+from hygie.transfer.readers import LineError, read_ndjson
 
 register(
     {
@@ -40,6 +41,24 @@ register(
             "fr": "Archive refusée : {path}, listé dans le manifeste, est absent.",
             "en": "Archive refused: {path}, listed in the manifest, is missing.",
         },
+        "import_zip_name": {
+            "fr": "Archive refusée : le nom de membre « {path} » n'est pas un chemin relatif simple.",
+            "en": "Archive refused: member name '{path}' is not a plain relative path.",
+        },
+        "import_zip_encrypted": {
+            "fr": "Archive refusée : le membre {path} est chiffré.",
+            "en": "Archive refused: member {path} is encrypted.",
+        },
+        "import_zip_method": {
+            "fr": "Archive refusée : le membre {path} est compressé par une méthode non prise en charge.",
+            "en": "Archive refused: member {path} uses an unsupported compression method.",
+        },
+        "import_zip_fhir_member": {
+            "fr": "Archive refusée : {path} n'est pas un fichier NDJSON directement sous fhir/ ; ses "
+            "données ne seraient pas importées.",
+            "en": "Archive refused: {path} is not an NDJSON file directly under fhir/; its data "
+            "would not be imported.",
+        },
         "import_zip_checksum": {
             "fr": "Archive refusée : {path} ne correspond pas au manifeste ({detail}).",
             "en": "Archive refused: {path} does not match the manifest ({detail}).",
@@ -48,6 +67,8 @@ register(
 )
 FORMAT = "hygie-record"
 MANIFEST = "manifest.json"
+_FHIR = re.compile(r"fhir/[^/]+\.ndjson")  # fhir/<Type>.ndjson as written; any NDJSON file there
+_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 # Read whole: a 10,000-patient practice lists ~100,000 members (~15 MB); a bomb stops here.
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
@@ -83,10 +104,41 @@ def _digest(archive: zipfile.ZipFile, name: str) -> tuple[str, int]:
 
 
 def verify(archive: zipfile.ZipFile) -> dict[str, Any]:
-    """Check the archive against its manifest (raises :class:`FhirError` 400); the manifest."""
-    names = [info.filename for info in archive.infolist() if not info.is_dir()]
+    """Check the archive against its manifest (raises :class:`FhirError` 400); the manifest.
+
+    Refused before anything is read: member names that are not plain relative paths (``..``,
+    absolute, backslashes: nothing is extracted, but such a name has no place in an archive
+    Hygie writes), encrypted members, files under ``fhir/`` that are not NDJSON files directly there (their
+    data would be silently left out). A compression method the standard library cannot read is
+    refused as unreadable."""
+    infos = archive.infolist()
+    for info in infos:
+        if not _plain_name(info.filename):
+            raise FhirError.of(400, "invalid", "import_zip_name", path=info.filename[:200])
+        if info.flag_bits & 0x1:
+            raise FhirError.of(400, "invalid", "import_zip_encrypted", path=info.filename[:200])
+        if info.compress_type not in _METHODS:
+            raise FhirError.of(400, "invalid", "import_zip_method", path=info.filename[:200])
+        if info.filename.startswith("fhir/") and not info.is_dir() and not _FHIR.fullmatch(info.filename):
+            raise FhirError.of(400, "invalid", "import_zip_fhir_member", path=info.filename[:200])
+    names = [info.filename for info in infos if not info.is_dir()]
     if len(names) != len(set(names)):
         raise FhirError.of(400, "invalid", "import_zip_unreadable", detail="duplicate members")
+    try:
+        return _verify(archive, names)
+    except (NotImplementedError, RuntimeError, zipfile.BadZipFile, EOFError) as exc:
+        # an unsupported compression method, a member that cannot be decompressed
+        raise FhirError.of(400, "invalid", "import_zip_unreadable", detail=str(exc)[:200]) from exc
+
+
+def _plain_name(name: str) -> bool:
+    """A relative path of plain segments: no ``..``/``.``, no leading ``/``, no backslash."""
+    if not name or name.startswith("/") or "\\" in name or "\0" in name:
+        return False
+    return all(segment not in (".", "..") for segment in name.rstrip("/").split("/"))
+
+
+def _verify(archive: zipfile.ZipFile, names: list[str]) -> dict[str, Any]:
     if MANIFEST not in names:
         raise _manifest_error("missing")
     if archive.getinfo(MANIFEST).file_size > MAX_MANIFEST_BYTES:  # what reading it would inflate to
@@ -112,16 +164,17 @@ def verify(archive: zipfile.ZipFile) -> dict[str, Any]:
 
 
 def fhir_members(archive: zipfile.ZipFile) -> list[str]:
-    """The ``fhir/*.ndjson`` members, sorted."""
-    return sorted(
-        n for n in archive.namelist() if n.startswith("fhir/") and n.endswith(".ndjson") and "/" not in n[5:]
-    )
+    """The ``fhir/*.ndjson`` members, sorted (:func:`verify` refuses any other file there)."""
+    return sorted(n for n in archive.namelist() if _FHIR.fullmatch(n))
 
 
 def read_members(archive: zipfile.ZipFile, name: str) -> Iterator[tuple[int, Any]]:
-    """``(line, resource)`` of one NDJSON member, streamed."""
+    """``(line, resource)`` of one NDJSON member, streamed; a bad line's error names the member."""
     with archive.open(name) as member:
-        yield from read_ndjson(member)
+        try:
+            yield from read_ndjson(member)
+        except LineError as error:
+            raise LineError(error.line, error.error, f"{name} line") from error
 
 
 def open_zip(path: Path) -> zipfile.ZipFile:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
+import hygie.api.messages  # noqa: F401 (the API's sentences: a reason is printed in words, not as a key)
 from hygie.api.context import Env
 from hygie.auth import audit, balp
 from hygie.fhir.outcome import FhirError
@@ -132,6 +133,8 @@ class Importer:
         try:
             if kind is None:
                 raise ValueError("unknown format (expected .json, .json.gz, .ndjson, .ndjson.gz or .zip)")
+            if not path.is_file():  # a named pipe or a device would be read forever
+                raise ValueError("not a regular file (a pipe, a device or a folder)")
             file = FileId.of(path, sha256_of(path))
         except OSError as error:
             return FileReport(path, kind, "failed", error=describe(error, self.lang))

@@ -28,6 +28,7 @@ from hygie.api.context import Env
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.storage.store import OnConflict, Version
+from hygie.storage.versions import now_ms
 from hygie.transfer.readers import LineError
 
 register(
@@ -179,20 +180,26 @@ def load_bundle(
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise FhirError.of(400, "invalid", "bundle_expected")
     if kind == "collection":
-        entries = bundle.get("entry") or []
-        if not isinstance(entries, list):
-            raise FhirError.of(400, "structure", "bundle_expected")
+        entries = bundle.get("entry", [])
+        if not isinstance(entries, list):  # an object or "" is no empty Bundle
+            raise FhirError.of(400, "structure", "bundle_entry_not_list", ("Bundle.entry",))
         items = ((i, e.get("resource") if isinstance(e, dict) else None) for i, e in enumerate(entries))
         return load_resources(env, items, on_conflict, where="entry", progress=progress)
     if kind not in ("transaction", "batch"):
         raise FhirError.of(400, "invalid", "import_bundle_type", kind=str(kind)[:40])
-    first = len(env.touched)
+    first, started_ms = len(env.touched), now_ms()
     result = process_bundle(env, bundle, minimal=True)
     if kind == "batch":
         _check_batch(result.resource)
     counts = Counts()
+    # Written: the versions stamped by this Bundle. The others are what its GET entries read,
+    # or what a conditional create found (once each: a GET may read a version the Bundle wrote).
+    seen: set[tuple[str, str, int]] = set()
     for version in env.touched[first:]:
-        counts.add(version.type, version)
+        key = (version.type, version.id, version.vid)
+        if version.last_updated >= started_ms and key not in seen:
+            seen.add(key)
+            counts.add(version.type, version)
     del env.touched[first:]
     if progress is not None:
         progress(len(bundle.get("entry") or []))

@@ -58,15 +58,26 @@ def kind_of(path: Path) -> Kind | None:
     return None
 
 
-def discover(paths: Iterable[Path]) -> list[Path]:
+def discover(paths: Iterable[Path], links: list[Path] | None = None) -> list[Path]:
     """Files to import, in order: each path as given; a folder is walked recursively in sorted
     order (a Bulk Data output folder: ``Patient.ndjson``, ``Observation.ndjson``…), keeping only
-    files of a known format (:func:`kind_of`). A file named explicitly is kept whatever its name
-    (it is reported if its format is unknown)."""
+    regular files of a known format (:func:`kind_of`). A file named explicitly is kept whatever
+    its name (it is reported if its format is unknown or it is not a regular file).
+
+    Symbolic links met in a walk are not followed, to a folder (the walk does not enter it: no
+    loop) or to a file (nothing outside the folders given is read): links to files of a known
+    format go to ``links``, for the caller to report them."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(p for p in sorted(path.rglob("*")) if p.is_file() and kind_of(p) is not None)
+            for p in sorted(path.rglob("*")):
+                if kind_of(p) is None:
+                    continue
+                if p.is_symlink():
+                    if links is not None:
+                        links.append(p)
+                elif p.is_file():
+                    found.append(p)
         else:
             found.append(path)
     return list(dict.fromkeys(found))

@@ -55,20 +55,33 @@ class ImportState:
         self.path = path
         self.restart = restart  # also ignore the database's record of imported files
         self._files: dict[str, dict[str, Any]] = {}
+        if path.is_dir() or (path.parent.exists() and not path.parent.is_dir()):
+            raise StateError(f"{path}: not a file path (a folder, or under a file)")
         if restart:
             path.unlink(missing_ok=True)
         elif path.exists():
             try:
                 data = orjson.loads(path.read_bytes())
-            except orjson.JSONDecodeError as exc:
+            except (orjson.JSONDecodeError, OSError) as exc:
                 raise StateError(f"{path}: not an import state file (use --restart)") from exc
             if (
                 not isinstance(data, dict)
                 or data.get("format") != _FORMAT
                 or not isinstance(data.get("files"), dict)
+                or not all(isinstance(entry, dict) for entry in data["files"].values())
             ):
                 raise StateError(f"{path}: not an import state file (use --restart)")
             self._files = data["files"]
+        self._check_writable()
+
+    def _check_writable(self) -> None:
+        """Fail before anything is imported when the state could not be saved after a file."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"{self.path}: its folder cannot be created ({exc.strerror})") from exc
+        if not os.access(self.path.parent, os.W_OK):
+            raise StateError(f"{self.path}: its folder is not writable")
 
     def done(self, file: FileId) -> bool:
         known = self._files.get(file.path) or {}

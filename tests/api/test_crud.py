@@ -390,3 +390,24 @@ def test_fhirpath_patch(client: TestClient) -> None:
         client.patch(f"/fhir/Patient/{pid}", json={"resourceType": "Patient"}, headers=H).status_code == 400
     )
     assert client.get(f"/fhir/Patient/{pid}").json()["meta"]["versionId"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("PUT", "/fhir/Device?_id="),
+        ("PUT", "/fhir/Device?manufacturer=&_id="),
+        ("DELETE", "/fhir/Device?_id="),
+    ],
+)
+def test_conditional_criteria_of_empty_values_are_refused(client: TestClient, method: str, url: str) -> None:
+    """Search ignores empty parameters: ``Device?_id=`` would select every Device, and a
+    conditional update or delete would then act on whichever one exists."""
+    device = {"resourceType": "Device", "id": "lone", "manufacturer": "Acme"}
+    assert client.put("/fhir/Device/lone", json=device, headers=H).status_code == 201
+    body = {"resourceType": "Device", "manufacturer": "Evil"}
+    answer = client.request(method, url, json=body if method == "PUT" else None, headers=H)
+    assert answer.status_code == 400, answer.text
+    stored = client.get("/fhir/Device/lone")
+    assert stored.status_code == 200 and stored.json()["manufacturer"] == "Acme"
+    assert stored.json()["meta"]["versionId"] == "1"
