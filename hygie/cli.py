@@ -89,6 +89,13 @@ def demo(
     from hygie.demo.load import load_demo
 
     settings = Settings()
+    try:  # before the load: its accounts are saved with the keys at the end
+        load_keys(settings.keys_dir)
+    except (OSError, ValueError) as error:
+        typer.echo(
+            f"error: the key folder {settings.keys_dir} is not usable (HYGIE_KEYS_DIR): {error}", err=True
+        )
+        raise typer.Exit(2) from None
     started = time.monotonic()
     typer.echo(f"demo: building {patients} patients (seed {seed}) unless the database already has them…")
     written = load_demo(settings, patients, seed)

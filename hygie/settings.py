@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Log level: DEBUG, INFO, WARNING or ERROR (any case).")
     log_json: bool = Field(default=False, description="Log as JSON lines instead of console format.")
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.partition("://")[0] if "://" in value else ""
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("must be sqlite:///path/to/file.db or postgresql://user@host:port/db")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -23,12 +23,12 @@ import typer
 
 from hygie.api.context import Env, open_storage
 from hygie.auth import audit, balp
-from hygie.auth.keys import load_audit_key
 from hygie.fhir.messages import render
 from hygie.fhir.outcome import FhirError
 from hygie.settings import Settings
 from hygie.storage.store import Store
 from hygie.transfer.bulk_request import ExportRequest, Level, parse
+from hygie.transfer.cli_checks import audit_key, existing_database, output_dir
 
 export_cli = typer.Typer(help="Export data: Bulk Data NDJSON, patient records, a whole practice.")
 
@@ -87,9 +87,10 @@ def bulk(
     """Write a Bulk Data export (NDJSON per type + manifest.json) of the configured database."""
     if patient_level and group:
         raise _fail("--patient-level and --group exclude each other")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise _fail(f"{out_dir} is not empty")
     settings = Settings()
+    existing_database(settings)
+    out_dir = output_dir(out_dir, settings)
+    key = audit_key(settings)
     level: Level = "group" if group else ("patient" if patient_level else "system")
     base = (settings.base_url or "").rstrip("/") + "/fhir" if settings.base_url else ""
     params = [("_type", t) for t in types or []] + [("_typeFilter", f) for f in type_filters or []]
@@ -101,17 +102,25 @@ def bulk(
         parse(request, params, timezone=settings.timezone)
     except FhirError as error:
         raise _fail(_describe(error)) from None
-    out_dir.mkdir(parents=True, exist_ok=True)
+    created = not out_dir.exists()
     try:
-        written = _run(settings, request, out_dir)
-    except FhirError as error:
-        raise _fail(_describe(error)) from None
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _fail(f"{out_dir}: {error.strerror}") from None
+    try:
+        written = _run(settings, request, out_dir, key)
+    except BaseException as error:
+        if created and not any(out_dir.iterdir()):  # refused before writing: no empty folder left
+            out_dir.rmdir()
+        if isinstance(error, FhirError):
+            raise _fail(_describe(error)) from None
+        raise
     for item in written["output"]:
         typer.echo(f"{item['type']:<24} {item['count']:>9}  {out_dir / item['url']}")
     typer.echo(f"manifest: {out_dir / 'manifest.json'}")
 
 
-def _run(settings: Settings, request: ExportRequest, out_dir: Path) -> dict[str, Any]:
+def _run(settings: Settings, request: ExportRequest, out_dir: Path, key: bytes) -> dict[str, Any]:
     # Here, not at the top: `hygie export record` shares this module and needs none of them.
     from hygie.api.search import compile_where
     from hygie.transfer.bulk_export import Chunk, Progress
@@ -144,7 +153,6 @@ def _run(settings: Settings, request: ExportRequest, out_dir: Path) -> dict[str,
         (out_dir / "manifest.json").write_bytes(orjson.dumps(done, option=orjson.OPT_INDENT_2))
         record = export_record(None, progress.patients, set(), f"cli-{tx_ms}", request.url)
         record = replace(record, agent_login=_operator(), client_id="hygie-cli")
-        key = load_audit_key(settings.keys_dir)
         server = balp.Server(base_url=settings.base_url)
         db.run_sync(lambda s: audit.append_access(s, record, now=record.time_ms, key=key, server=server))
         return done

@@ -23,13 +23,14 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from hygie.api.checks import check_id
 from hygie.api.context import Env, open_storage
 from hygie.auth import audit, balp
-from hygie.auth.keys import load_audit_key
 from hygie.fhir.messages import render
 from hygie.fhir.outcome import FhirError
 from hygie.settings import Settings
 from hygie.storage.store import Store
+from hygie.transfer.cli_checks import audit_key, existing_database, fail, output_file
 from hygie.transfer.commands_export import export_cli
 from hygie.transfer.record import Export, export_patient, export_practice
 
@@ -52,6 +53,7 @@ def record_command(
         out,
         lambda env, target, folder: export_patient(env, patient, target, language=lang, workdir=folder),
         f"hygie export record {patient}",
+        ("Patient", patient),
     )
     typer.echo(f"{out}: record of Patient/{patient}, {done.resources} resources")
 
@@ -71,6 +73,7 @@ def practice_command(
         out,
         lambda env, target, folder: export_practice(env, organization, target, language=lang, workdir=folder),
         f"hygie export practice {organization}",
+        ("Organization", organization),
     )
     count = len(done.patients)
     typer.echo(f"{out}: practice Organization/{organization}, {count} patients, {done.resources} resources")
@@ -85,12 +88,22 @@ def register(app: typer.Typer) -> None:
 register(export_cli)  # ``hygie export record`` / ``hygie export practice``
 
 
-def _export(settings: Settings, out: Path, export: Exporter, what: str) -> Export:
+def _export(settings: Settings, out: Path, export: Exporter, what: str, subject: tuple[str, str]) -> Export:
+    # Everything that could fail is checked before the export runs (docs/portability.md).
+    try:
+        check_id(subject[1])
+    except FhirError as error:
+        fail(f"{subject[0]}/{subject[1][:64]}: {_message(error, settings.default_language)}", 1)
+    existing_database(settings)
+    out = output_file(out, settings)
+    key = audit_key(settings)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fail(f"--out {out}: {error.strerror}")
     db, catalog = open_storage(settings)
     base = settings.base_url.rstrip("/") + "/fhir" if settings.base_url else "urn:hygie"
     tz = ZoneInfo(settings.timezone)
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with tempfile.TemporaryDirectory(prefix="hygie-record-", dir=out.parent) as folder:
             partial = Path(folder) / "record.zip"
@@ -106,13 +119,13 @@ def _export(settings: Settings, out: Path, export: Exporter, what: str) -> Expor
                 typer.echo(f"error: {_message(error, settings.default_language)}", err=True)
                 raise typer.Exit(1) from None
             os.replace(partial, out)
-        _audit(db, settings, done, what)
+        _audit(db, settings, done, what, key)
     finally:
         db.close()
     return done
 
 
-def _audit(db: Any, settings: Settings, done: Export, what: str) -> None:
+def _audit(db: Any, settings: Settings, done: Export, what: str, key: bytes) -> None:
     now = int(time.time() * 1000)
     record = balp.AccessRecord(
         action="export",
@@ -123,7 +136,6 @@ def _audit(db: Any, settings: Settings, done: Export, what: str) -> None:
         query=what,
         reason=what,
     )
-    key = load_audit_key(settings.keys_dir)
     server = balp.Server(base_url=settings.base_url)
     db.run_sync(lambda s: audit.append_access(s, record, now=now, key=key, server=server))
 
