@@ -206,16 +206,20 @@ def postgres_databases() -> Iterator[PostgresDatabases]:
 # --- the generic fixtures ----------------------------------------------------------------------
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ]
-)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database URL of each backend (see the module docstring)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{(tmp_path / 'hygie.db').as_posix()}"
+# The parameters of every ``database_url`` fixture (ids: ``HYGIE_TEST_BACKENDS`` selects by them).
+BACKEND_PARAMS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+def fresh_database_url(
+    request: pytest.FixtureRequest, backend: str, directory: Path, name: str = "hygie.db"
+) -> Iterator[str]:
+    """A fresh database of ``backend`` for a fixture to yield from: SQLite, the file ``name`` in
+    ``directory``; PostgreSQL, a new database dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{(directory / name).as_posix()}"
         return
     databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
     url = databases.create()
@@ -223,6 +227,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     finally:
         databases.drop(url)
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database URL of each backend (see the module docstring)."""
+    yield from fresh_database_url(request, request.param, tmp_path)
 
 
 @pytest.fixture

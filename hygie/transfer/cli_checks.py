@@ -8,7 +8,7 @@ the key folder, the SQLite database and its companions (``-wal``, ``-shm``, the 
 
 from __future__ import annotations
 
-import os
+import tempfile
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -79,12 +79,8 @@ def _not_the_servers(target: Path, settings: Settings, what: str) -> None:
     keys = settings.keys_dir.resolve()
     if target == keys or keys in target.parents:
         fail(f"{what} {target}: inside the key folder (HYGIE_KEYS_DIR)")
-    database = _sqlite_file(settings)
-    if (
-        database is not None
-        and (target == database or target.name.startswith(database.name))
-        and (target.parent == database.parent)
-    ):
+    database = _sqlite_file(settings)  # hygie.db, hygie.db-wal, hygie.db.import-state.json…
+    if database is not None and target.parent == database.parent and target.name.startswith(database.name):
         fail(f"{what} {target}: the database or one of its files")
 
 
@@ -95,22 +91,8 @@ def _writable_folder(folder: Path, what: str) -> None:
         existing = existing.parent
     if not existing.is_dir():
         fail(f"{what}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK) or not _really_writable(existing):
-        fail(f"{what}: the folder {existing} is not writable")
-
-
-def _really_writable(folder: Path) -> bool:
-    """``os.access`` answers yes to root everywhere; a read-only file system still refuses."""
-    try:
-        fd, name = _temporary(folder)
+    try:  # by trying: os.access answers yes to root everywhere, a read-only file system refuses
+        with tempfile.TemporaryFile(prefix=".hygie-check-", dir=existing):
+            pass
     except OSError:
-        return False
-    os.close(fd)
-    os.unlink(name)
-    return True
-
-
-def _temporary(folder: Path) -> tuple[int, str]:
-    import tempfile
-
-    return tempfile.mkstemp(prefix=".hygie-check-", dir=folder)
+        fail(f"{what}: the folder {existing} is not writable")

@@ -28,7 +28,7 @@ from hygie.fhir.outcome import FhirError
 from hygie.settings import Settings
 from hygie.storage.store import Store
 from hygie.transfer.bulk_request import ExportRequest, Level, parse
-from hygie.transfer.cli_checks import audit_key, existing_database, output_dir
+from hygie.transfer.cli_checks import audit_key, existing_database, fail, output_dir
 
 export_cli = typer.Typer(help="Export data: Bulk Data NDJSON, patient records, a whole practice.")
 
@@ -43,11 +43,6 @@ def _operator() -> str:
         return f"operator:{getpass.getuser()}"
     except (KeyError, OSError):
         return "operator"
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
 
 
 def _describe(error: FhirError) -> str:
@@ -86,7 +81,7 @@ def bulk(
 ) -> None:
     """Write a Bulk Data export (NDJSON per type + manifest.json) of the configured database."""
     if patient_level and group:
-        raise _fail("--patient-level and --group exclude each other")
+        fail("--patient-level and --group exclude each other")
     settings = Settings()
     existing_database(settings)
     out_dir = output_dir(out_dir, settings)
@@ -101,20 +96,19 @@ def bulk(
     try:
         parse(request, params, timezone=settings.timezone)
     except FhirError as error:
-        raise _fail(_describe(error)) from None
+        fail(_describe(error))
     created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise _fail(f"{out_dir}: {error.strerror}") from None
+        fail(f"{out_dir}: {error.strerror}")
     try:
         written = _run(settings, request, out_dir, key)
-    except BaseException as error:
-        if created and not any(out_dir.iterdir()):  # refused before writing: no empty folder left
+    except FhirError as error:
+        fail(_describe(error))
+    finally:  # refused before writing anything (a success writes manifest.json): no empty folder
+        if created and not any(out_dir.iterdir()):
             out_dir.rmdir()
-        if isinstance(error, FhirError):
-            raise _fail(_describe(error)) from None
-        raise
     for item in written["output"]:
         typer.echo(f"{item['type']:<24} {item['count']:>9}  {out_dir / item['url']}")
     typer.echo(f"manifest: {out_dir / 'manifest.json'}")

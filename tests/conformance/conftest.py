@@ -14,35 +14,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conformance.support import Fhir
-from tests.conftest import LiveServer, PostgresDatabases
+from tests.conftest import BACKEND_PARAMS, LiveServer, fresh_database_url
 
 SERVER_TIMEZONE = "Europe/Paris"
 
 
-@pytest.fixture(
-    scope="package",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ],
-)
+@pytest.fixture(scope="package", params=BACKEND_PARAMS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh database of each backend, shared by the conformance modules."""
-    if request.param == "sqlite":
-        directory: Path = tmp_path_factory.mktemp("conformance-db")
-        yield f"sqlite:///{(directory / 'hygie.db').as_posix()}"
-        return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    url = databases.create()
-    try:
-        yield url
-    finally:
-        databases.drop(url)
+    yield from fresh_database_url(request, request.param, tmp_path_factory.mktemp("conformance-db"))
 
 
 @pytest.fixture(scope="package")

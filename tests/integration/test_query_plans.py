@@ -47,7 +47,7 @@ from hygie.search import fulltext
 from hygie.settings import Settings
 from hygie.storage.database import Database, PostgresDatabase, PostgresStatistics, Session
 from hygie.storage.store import Store
-from tests.conftest import PostgresDatabases
+from tests.conftest import BACKEND_PARAMS, fresh_database_url
 
 PATIENTS = 3_000
 BASE = "http://testserver/fhir"
@@ -392,25 +392,11 @@ def gather_statistics(db: Database) -> None:
     db.run_sync(work)
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ],
-)
+@pytest.fixture(scope="module", params=BACKEND_PARAMS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One database per backend for the whole module (named like the shared fixture, so that
     ``HYGIE_TEST_BACKENDS`` selects its cases the same way)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{(tmp_path_factory.mktemp('plans') / 'hygie.db').as_posix()}"
-        return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    url = databases.create()
-    try:
-        yield url
-    finally:
-        databases.drop(url)
+    yield from fresh_database_url(request, request.param, tmp_path_factory.mktemp("plans"))
 
 
 @pytest.fixture(scope="module")

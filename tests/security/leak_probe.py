@@ -24,7 +24,7 @@ from hygie.auth.scopes import parse_scopes
 from hygie.auth.tokens import Principal, issue
 from hygie.settings import Settings
 from hygie.storage.database import open_database
-from tests.conftest import PostgresDatabases
+from tests.conftest import BACKEND_PARAMS, fresh_database_url
 from tests.security.leak_roles import GRANTS, ROLES, Role
 from tests.security.leak_world import Item, World
 from tests.support import operator_header
@@ -34,30 +34,11 @@ FORM = "application/x-www-form-urlencoded"
 ITERATE_LEVELS = 3  # hygie.search.include.ITERATE_LEVELS
 
 
-def _fresh_url(request: pytest.FixtureRequest, backend: str, directory: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{(directory / 'hygie.db').as_posix()}"
-        return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    url = databases.create()
-    try:
-        yield url
-    finally:
-        databases.drop(url)
-
-
-@pytest.fixture(
-    scope="module",
-    name="database_url",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ],
-)
+@pytest.fixture(scope="module", name="database_url", params=BACKEND_PARAMS)
 def leak_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One database per backend for the read-only tests of a module (loaded once), overriding
     tests/conftest.py's ``database_url`` in the modules that import it (same parameter ids)."""
-    yield from _fresh_url(request, request.param, tmp_path_factory.mktemp("leaks"))
+    yield from fresh_database_url(request, request.param, tmp_path_factory.mktemp("leaks"))
 
 
 @pytest.fixture(scope="module", name="probe")
@@ -70,7 +51,7 @@ def leak_probe(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
 def fresh_world(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Probe]:
     """A new database of the same backend with the world loaded (for tests that write)."""
     backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    for url in _fresh_url(request, backend, tmp_path):
+    for url in fresh_database_url(request, backend, tmp_path):
         with open_world(url, tmp_path / "keys") as opened:
             yield opened
 

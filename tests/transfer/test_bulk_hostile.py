@@ -32,7 +32,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from hygie.settings import Settings
-from tests.conftest import PostgresDatabases, free_port
+from tests.conftest import BACKEND_PARAMS, free_port, fresh_database_url
 from tests.support import open_client
 from tests.transfer.bulk_helpers import (
     ASYNC,
@@ -56,25 +56,11 @@ LENIENT = {"Prefer": "respond-async, handling=lenient", "Accept": "application/f
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ],
-)
+@pytest.fixture(scope="module", params=BACKEND_PARAMS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One database per backend for the module (named like the shared fixture, so that
     ``HYGIE_TEST_BACKENDS`` selects its cases the same way)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{(tmp_path_factory.mktemp('hostile') / 'hygie.db').as_posix()}"
-        return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    url = databases.create()
-    try:
-        yield url
-    finally:
-        databases.drop(url)
+    yield from fresh_database_url(request, request.param, tmp_path_factory.mktemp("hostile"))
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from hygie.auth.scopes import parse_scopes
 from hygie.auth.tokens import Principal
-from tests.conftest import PostgresDatabases
+from tests.conftest import fresh_database_url
 from tests.support import open_client
 from tests.transfer.bulk_helpers import (
     ASYNC,
@@ -46,15 +46,8 @@ def _lines(resources: list[dict[str, Any]]) -> bytes:
 @pytest.fixture
 def other_database_url(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A second fresh database of the same backend."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{(tmp_path / 'other.db').as_posix()}"
-        return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    url = databases.create()
-    try:
-        yield url
-    finally:
-        databases.drop(url)
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    yield from fresh_database_url(request, backend, tmp_path, "other.db")
 
 
 def test_export_then_import_into_a_fresh_database_gives_the_same_resources(

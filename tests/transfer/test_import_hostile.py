@@ -44,7 +44,7 @@ from starlette.testclient import TestClient
 from typer.testing import Result
 
 from hygie.settings import Settings
-from tests.conftest import PostgresDatabases
+from tests.conftest import BACKEND_PARAMS, fresh_database_url
 from tests.support import open_client
 from tests.transfer.test_import import run
 
@@ -58,25 +58,11 @@ PROCESS_TIMEOUT = (
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ],
-)
+@pytest.fixture(scope="module", params=BACKEND_PARAMS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One database per backend for the module (named like the shared fixture, so that
     ``HYGIE_TEST_BACKENDS`` selects its cases the same way)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{(tmp_path_factory.mktemp('import-hostile') / 'hygie.db').as_posix()}"
-        return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    url = databases.create()
-    try:
-        yield url
-    finally:
-        databases.drop(url)
+    yield from fresh_database_url(request, request.param, tmp_path_factory.mktemp("import-hostile"))
 
 
 @dataclass
