@@ -83,7 +83,9 @@ def _check_boolean(value: object) -> int:
 def _integer(minimum: int) -> Callable[[object], int]:
     def check_integer(value: object) -> int:
         if type(value) is not int:
-            return BAD_JSON_TYPE
+            # A JSON number with a fraction or an exponent, or beyond 64 bits (jsonio reads it as
+            # a decimal), is of the right JSON type: its value is what is wrong.
+            return BAD_VALUE if isinstance(value, float) else BAD_JSON_TYPE
         return OK if minimum <= value <= INT32_MAX else BAD_VALUE
 
     return check_integer

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hygie.fhir import definitions, primitives
+from hygie.fhir import definitions, jsonio, primitives
 from hygie.fhir.build_definitions import OUTPUT, build
 from hygie.fhir.messages import MESSAGES
 from hygie.fhir.outcome import Issue
@@ -73,10 +73,17 @@ INVALID: list[tuple[str, object, str, str]] = [
     ("choice-bare-name", observation(value="x"), "structure", "Observation.value"),
     # JSON types of primitives
     ("boolean-as-string", patient(active="true"), "structure", "Patient.active"),
+    # A JSON number with a fraction, or too large, has the right JSON type: its value is wrong.
     (
-        "integer-as-float",
+        "integer-with-fraction",
         patient(multipleBirthInteger=1.5),
-        "structure",
+        "value",
+        "Patient.multipleBirth.ofType(integer)",
+    ),
+    (
+        "integer-beyond-64-bits",
+        patient(multipleBirthInteger=jsonio.loads(b"123456789012345678901234567890")),
+        "value",
         "Patient.multipleBirth.ofType(integer)",
     ),
     (
@@ -870,7 +877,12 @@ PRIMITIVE_CASES: list[tuple[str, object, int]] = [
     ("integer", -5, OK),
     ("integer", 2**31 - 1, OK),
     ("integer", 2**31, BAD_VALUE),
-    ("integer", 1.0, BAD_TYPE),
+    # A JSON number that is not a FHIR integer (fraction, exponent, beyond 64 bits: read as a
+    # decimal) has the right JSON type and a wrong value.
+    ("integer", 1.0, BAD_VALUE),
+    ("integer", jsonio.loads(b"1e3"), BAD_VALUE),
+    ("integer", jsonio.loads(b"123456789012345678901234567890"), BAD_VALUE),
+    ("positiveInt", jsonio.loads(b"1.5"), BAD_VALUE),
     ("integer", "1", BAD_TYPE),
     ("integer", False, BAD_TYPE),
     ("unsignedInt", 0, OK),
