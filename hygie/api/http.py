@@ -344,9 +344,10 @@ class FhirApi:
             return self.settings.base_url.rstrip("/") + "/fhir"
         return f"{request.url.scheme}://{request.url.netloc}/fhir"
 
-    async def read_raw(self, request: Request) -> bytes:
-        """The request body within ``HYGIE_MAX_BODY_BYTES`` (413 beyond), gunzipped if sent so."""
-        limit = self.settings.max_body_bytes
+    async def read_raw(self, request: Request, limit: int | None = None) -> bytes:
+        """The request body within ``limit`` bytes (default ``HYGIE_MAX_BODY_BYTES``; 413 beyond),
+        gunzipped if sent so (within the same limit)."""
+        limit = self.settings.max_body_bytes if limit is None else limit
         declared = request.headers.get("content-length")
         if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise FhirError.of(413, "too-costly", "body_too_large", limit=limit)

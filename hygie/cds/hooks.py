@@ -130,17 +130,7 @@ async def _body(api: FhirApi, request: Request) -> Any:
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if ctype not in JSON_TYPES:
         raise FhirError.of(415, "not-supported", "unsupported_media_type", type=ctype[:80] or "-")
-    limit = min(MAX_BODY_BYTES, api.settings.max_body_bytes)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise FhirError.of(413, "too-costly", "body_too_large", limit=limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise FhirError.of(413, "too-costly", "body_too_large", limit=limit)
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await api.read_raw(request, min(MAX_BODY_BYTES, api.settings.max_body_bytes))
     if not raw.strip():
         raise FhirError.of(400, "required", "body_required")
     return parse_json(raw, api.settings.max_json_depth)

@@ -12,6 +12,7 @@ paracetamol is no interaction (no card).
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -214,6 +215,12 @@ def test_bad_requests_get_clear_errors(inst: Installation) -> None:
     _error(post(None, content=b"{", headers={"Content-Type": "application/json"}), 400, "JSON")
     _error(post(None, content=b"x", headers={"Content-Type": "text/plain"}), 415, "text/plain")
     _error(post(None, content=b"x" * (5 * 1024 * 1024)), 413, "")
+    # A gzip body is read as the FHIR API reads one (FhirApi.read_raw), within the same limit.
+    gz = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    zipped = post(None, content=gzip.compress(json.dumps(good).encode()), headers=gz)
+    assert zipped.status_code == 200, zipped.text
+    assert zipped.json()["cards"]
+    _error(post(None, content=gzip.compress(b" " * (5 * 1024 * 1024)), headers=gz), 413, "")
     for field in ("hook", "hookInstance", "context"):
         _error(post({k: v for k, v in good.items() if k != field}), 400, f"Required field missing: {field}")
     no_patient = {**good, "context": {k: v for k, v in good["context"].items() if k != "patientId"}}
