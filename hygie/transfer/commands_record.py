@@ -36,14 +36,16 @@ from hygie.transfer.record import Export, export_patient, export_practice
 
 Language = Literal["fr", "en"]
 Exporter = Callable[[Env, Any, Path], Export]
+OutOption = Annotated[Path, typer.Option("--out", help="The ZIP file to write.")]
+LanguageOption = Annotated[
+    Language | None, typer.Option("--language", help="Language of the summary (default: the server's).")
+]
 
 
 def record_command(
     patient: Annotated[str, typer.Argument(help="The Patient id.")],
-    out: Annotated[Path, typer.Option("--out", help="The ZIP file to write.")],
-    language: Annotated[
-        Language | None, typer.Option("--language", help="Language of the summary (default: the server's).")
-    ] = None,
+    out: OutOption,
+    language: LanguageOption = None,
 ) -> None:
     """Write one patient's whole record (FHIR NDJSON, documents, summary, manifest) to a ZIP."""
     settings = Settings()
@@ -60,10 +62,8 @@ def record_command(
 
 def practice_command(
     organization: Annotated[str, typer.Argument(help="The Organization id.")],
-    out: Annotated[Path, typer.Option("--out", help="The ZIP file to write.")],
-    language: Annotated[
-        Language | None, typer.Option("--language", help="Language of the summary (default: the server's).")
-    ] = None,
+    out: OutOption,
+    language: LanguageOption = None,
 ) -> None:
     """Write the records of every patient of an organisation to a ZIP (change of software)."""
     settings = Settings()
