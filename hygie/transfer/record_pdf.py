@@ -138,13 +138,19 @@ def _table(
     inner = width - 2 * CELL_PADDING
     baseline = 0.5 * LINE_HEIGHT + 0.3 * pdf.font_size  # as fpdf2 places a one-line cell's text
 
+    widths: dict[str, float] = {}  # one font and size per table: a word's width is measured once
+
+    def width_of(piece: str) -> float:
+        found = widths.get(piece)
+        if found is None:
+            found = widths[piece] = pdf.get_string_width(piece)
+        return found
+
     def lines_of(cell: str) -> list[str]:
         value = text(cell)
-        if pdf.get_string_width(value) <= inner:
+        if "\n" not in value and width_of(value) <= inner:
             return [value]
-        # multi_cell keeps a margin of its own on both sides: the text gets ``inner`` exactly
-        found = pdf.multi_cell(inner + 2 * pdf.c_margin, LINE_HEIGHT, value, dry_run=True, output="LINES")
-        wrapped = [str(line) for line in found] if isinstance(found, list) else [value]
+        wrapped = wrap(value, inner, width_of)
         if len(wrapped) > MAX_CELL_LINES:  # a row must fit on a page
             wrapped = [*wrapped[: MAX_CELL_LINES - 1], text("…")]
         return wrapped or [""]
@@ -171,3 +177,38 @@ def _table(
         draw(heading, True)
     for row in rows:
         draw(row, False)
+
+
+def wrap(value: str, width: float, width_of: Callable[[str], float]) -> list[str]:
+    """``value`` in lines no wider than ``width``: broken at spaces and line breaks, a word wider
+    than a line cut between its characters (a file name, a URL). Greedy, as a word processor."""
+    lines: list[str] = []
+    space = width_of(" ")
+    for paragraph in value.split("\n"):
+        line, used = "", 0.0
+        for word in paragraph.split(" "):
+            size = width_of(word)
+            if line and used + space + size <= width:
+                line, used = f"{line} {word}", used + space + size
+                continue
+            if line:
+                lines.append(line)
+            line, used = word, size
+            while used > width and len(line) > 1:  # too wide alone: cut it
+                cut = _fitting(line, width, width_of)
+                lines.append(line[:cut])
+                line = line[cut:]
+                used = width_of(line)
+        lines.append(line)
+    return lines
+
+
+def _fitting(word: str, width: float, width_of: Callable[[str], float]) -> int:
+    """How many of ``word``'s first characters fit in ``width`` (at least one)."""
+    used, count = 0.0, 0
+    for char in word:
+        used += width_of(char)
+        if used > width:
+            break
+        count += 1
+    return max(count, 1)

@@ -1,15 +1,17 @@
 """The PDF summary's tables (hygie/transfer/record_pdf.py): every cell's text is in the PDF,
-wrapped inside its column; long tables go on over pages with their heading row repeated; a cell
-too long for a page is cut with an ellipsis instead of running off the page."""
+wrapped inside its column (the wrapping itself on a table of cases); long tables go on over pages
+with their heading row repeated; a cell too long for a page is cut with an ellipsis instead of
+running off the page."""
 
 from __future__ import annotations
 
 import io
 import re
 
+import pytest
 from pypdf import PdfReader
 
-from hygie.transfer.record_pdf import MAX_CELL_LINES, render_pdf
+from hygie.transfer.record_pdf import MAX_CELL_LINES, render_pdf, wrap
 from hygie.transfer.record_summary import Section, Summary
 
 
@@ -57,3 +59,25 @@ def test_a_cell_longer_than_a_page_is_cut_with_an_ellipsis() -> None:
 def test_a_table_without_headings_has_no_heading_row() -> None:
     pages = _pages(render_pdf(_summary(Section("Identité", (), (("Nom", "Bénédicte Œdème"), ("Sexe", "F"))))))
     assert "Bénédicte" in pages[0] and len(pages) == 1
+
+
+# wrap() with every character one unit wide: lines of at most ``width`` characters.
+WRAP_CASES = [
+    ("", 5, [""]),
+    ("abc", 5, ["abc"]),
+    ("abcde", 5, ["abcde"]),  # exactly the width: one line
+    ("ab cd", 5, ["ab cd"]),  # with its space, exactly the width
+    ("ab cde", 5, ["ab", "cde"]),  # one more character: the last word goes down
+    ("abcdef", 5, ["abcde", "f"]),  # a word wider than a line is cut between characters
+    ("abcdefghijk", 5, ["abcde", "fghij", "k"]),
+    ("a abcdefgh b", 5, ["a", "abcde", "fgh b"]),
+    ("ab\ncd", 5, ["ab", "cd"]),  # line breaks are kept
+    ("ab\n\ncd", 5, ["ab", "", "cd"]),
+    ("ab  cd", 6, ["ab  cd"]),  # spaces inside the text are kept
+    ("abc", 0.5, ["a", "b", "c"]),  # narrower than a character: one character a line, never zero
+]
+
+
+@pytest.mark.parametrize(("value", "width", "lines"), WRAP_CASES)
+def test_wrap(value: str, width: float, lines: list[str]) -> None:
+    assert wrap(value, width, lambda piece: float(len(piece))) == lines
