@@ -32,7 +32,7 @@ from hygie.monitoring import operations as monitoring
 from hygie.monitoring.news2_fhir import news2_operation
 from hygie.settings import Settings
 from hygie.transfer import operations as transfer
-from hygie.web.routes import web_routes
+from hygie.web.routes import WEB_PREFIXES, missing_page, web_routes
 from hygie.web.signin_pages import WebLoginPages
 
 FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -108,6 +108,8 @@ def create_app(
         *web_routes(lambda: state["api"], lambda: auth["server"]),  # /, /portal, /workspace… (docs/web.md)
     ]
 
+    missing = missing_page(lambda: state["api"], lambda: auth["server"])
+
     async def not_routed(request: Request, exc: Exception) -> Response:
         """URLs no route matches (e.g. control characters in a FHIR path): an OperationOutcome."""
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -116,6 +118,8 @@ def create_app(
                 FhirError.of(405, "not-supported", "method_not_allowed", method=request.method[:16])
             )
         if status == 404:
+            if request.url.path.startswith(WEB_PREFIXES):  # the web UI's own 404 page
+                return await missing(request)
             return error_response(FhirError.of(404, "not-found", "unknown_route"))
         return unexpected(exc)
 

@@ -15,9 +15,10 @@ ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _STRUCTURAL = frozenset({"structure", "too-costly"})
 
 
-def is_count(text: str) -> bool:
-    """ASCII digits only, at most 9 of them (``"¹".isdigit()`` is True in Python)."""
-    return 0 < len(text) <= 9 and text.isascii() and text.isdigit()
+def is_count(text: str, most: int = 9) -> bool:
+    """ASCII digits only, at most ``most`` of them (``"¹".isdigit()`` is True in Python, and
+    ``int("¹")`` a ValueError): check with this before ``int()`` on anything a client sent."""
+    return 0 < len(text) <= most and text.isascii() and text.isdigit()
 
 
 def check_type(rtype: str) -> str:

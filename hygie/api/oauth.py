@@ -32,6 +32,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hygie.api.checks import is_count
 from hygie.api.http import FhirApi
 from hygie.auth.external_idp import ExternalIdp, IdpConfig
 from hygie.auth.oauth.errors import OAuthError
@@ -278,7 +279,7 @@ async def read_form(request: Request, *, unique: bool) -> dict[str, str]:
     if ctype != "application/x-www-form-urlencoded":
         raise FormError("the body must be application/x-www-form-urlencoded")
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+    if declared is not None and (not is_count(declared, 18) or int(declared) > MAX_FORM_BYTES):
         raise FormError("body too large")
     raw = b""
     async for chunk in request.stream():

@@ -118,8 +118,10 @@ class SignIn:
     async def logout(self, request: Request) -> Response:
         """``POST /logout`` (CSRF-protected) ends the session; ``GET`` shows the sign-out button."""
         form = await self._form(request)
-        ctx = await self._context(request, form or {})
-        if request.method == "GET" or form is None:
+        if form is None:  # a POST whose body is no readable form: refused, the session kept
+            return self.pages.error_page("bad_form", self._lang(request, {}))
+        ctx = await self._context(request, form)
+        if request.method == "GET":
             if ctx.web is not None and ctx.account is not None:
                 return self._finish(
                     request, ctx, self.pages.signed_in_page(ctx.account.display, ctx.csrf, ctx.lang)

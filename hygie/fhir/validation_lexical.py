@@ -51,7 +51,7 @@ def full_datetime(value: str) -> bool:
         fraction = value[19:-6]
     else:
         return False
-    if fraction and not (fraction[0] == "." and fraction[1:].isdigit()):
+    if fraction and not (fraction[0] == "." and fraction[1:].isascii() and fraction[1:].isdigit()):
         return False
     try:
         _fromisoformat(value)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 
+from hygie.api.checks import is_count
 from hygie.api.http import OperationCall
 from hygie.fhir import jsonio
 from hygie.fhir.outcome import FhirError
@@ -42,7 +43,7 @@ async def cgm_operation(call: OperationCall) -> Response:
     if end <= start or end - start > timedelta(days=366):
         raise bad_param("end", "after start, at most a year later")
     raw_bin = req.param("agp-bin") or "60"
-    if not raw_bin.isdigit() or int(raw_bin) not in (5, 10, 15, 20, 30, 60):
+    if not is_count(raw_bin, 2) or int(raw_bin) not in (5, 10, 15, 20, 30, 60):
         raise bad_param("agp-bin", "5, 10, 15, 20, 30 or 60")
     start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
     patient = req.id or ""

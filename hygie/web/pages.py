@@ -239,7 +239,7 @@ async def _checked(p: Page, route: PageRoute) -> Response:
             return p.error(403)
         if route.who == "professional" and p.who.kind != "professional":
             return p.error(403)
-    if p.request.method == "POST":
+    if p.request.method == "POST" and "POST" in route.methods:  # (a missing page takes none)
         try:
             p.form = await read_form(p.request)
         except FormError:
@@ -251,12 +251,22 @@ async def _checked(p: Page, route: PageRoute) -> Response:
             await p.record_names()  # the header names the record shown
         return await route.handler(p)
     except WebFhirError as failure:
-        status = failure.status if failure.status in ERROR_KEYS else 503
-        return p.error(404 if failure.status in (404, 410) else status)
+        return p.error(shown_status(failure.status))
     except Exception:  # a bug: logged with its traceback (no patient data), a friendly page shown
         reference = secrets.token_hex(6)
         log.exception("page_failed", page=route.path, reference=reference)
         return p.error(500, "error_unavailable")
+
+
+def shown_status(api_status: int) -> int:
+    """The status of the page shown when the FHIR API refused what a page asked: gone is not
+    found; a refusal the page has no words for (412, 422…) is still the reader's request that
+    failed (400), never a server error; only the API's own failures are 503."""
+    if api_status in (404, 410):
+        return 404
+    if api_status in ERROR_KEYS:
+        return api_status
+    return 400 if 400 <= api_status < 500 else 503
 
 
 def finish(request: Request, response: Response, lang: str, *, secure: bool = False) -> Response:

@@ -53,5 +53,9 @@ def test_no_data_and_bad_parameters(client: TestClient) -> None:
     put(client, {"resourceType": "Patient", "id": "none"})
     assert values(client.get("/fhir/Patient/none/$cgm-metrics").json())["count"] == 0
     assert client.get("/fhir/Patient/none/$cgm-metrics?agp-bin=7").status_code == 400
+    # digits outside ASCII ("²".isdigit() is True, int("²") a ValueError): refused, never a 500
+    for digits in ("²", "١٥", "６０"):
+        answer = client.get(f"/fhir/Patient/none/$cgm-metrics?agp-bin={digits}")
+        assert answer.status_code == 400 and answer.json()["resourceType"] == "OperationOutcome"
     assert client.get("/fhir/Patient/none/$cgm-metrics?start=2020-01-01T00:00:00Z").status_code == 400
     assert client.get("/fhir/Patient/missing/$cgm-metrics").status_code == 404

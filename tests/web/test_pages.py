@@ -8,10 +8,12 @@ import re
 from pathlib import Path
 
 import pyotp
+import pytest
 from starlette.testclient import TestClient
 
 from hygie.app import create_app
 from hygie.settings import Settings
+from hygie.web.pages import shown_status
 from tests.security.smart_support import PASSWORD, installation, submit, text_of, totp_now
 from tests.web.support import audit_events, form_fields, login, post_form, text_by_id
 
@@ -182,3 +184,25 @@ def test_the_language_switch_keeps_the_view(settings: Settings) -> None:
         assert links, page.text[:2000]
         assert "measure=heart-rate" in links[0] and "period=week" in links[0]
         assert links[0].count("lang=") == 1
+
+
+@pytest.mark.parametrize(
+    ("api_status", "shown"),
+    [
+        (400, 400),
+        (403, 403),
+        (404, 404),
+        (409, 409),
+        (410, 404),  # gone: not found for the reader
+        (412, 400),  # refusals the pages have no words for stay the reader's failed request
+        (413, 400),
+        (422, 400),
+        (429, 400),
+        (499, 400),
+        (500, 503),  # the API's own failures only are a 5xx
+        (502, 503),
+        (503, 503),
+    ],
+)
+def test_an_api_refusal_is_shown_with_a_page_status(api_status: int, shown: int) -> None:
+    assert shown_status(api_status) == shown

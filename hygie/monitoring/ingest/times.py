@@ -37,7 +37,7 @@ def _offset(text: str) -> timezone:
     tz = _OFFSETS.get(text)
     if tz is None:
         sign = -1 if text[0] == "-" else 1
-        if text[0] not in "+-" or len(text) != 5 or not text[1:].isdigit():
+        if text[0] not in "+-" or len(text) != 5 or not (text[1:].isascii() and text[1:].isdigit()):
             raise ValueError(text)
         minutes = int(text[1:3]) * 60 + int(text[3:5])
         tz = UTC if minutes == 0 else timezone(sign * timedelta(minutes=minutes))

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.responses import Response
 
+from hygie.api.checks import is_count
 from hygie.web.fhir import resources
 from hygie.web.pages import Page, page
 from hygie.web.portal.access_words import grouped, span
@@ -32,7 +33,7 @@ def next_cursor(bundle: dict[str, Any]) -> str | None:
     for link in bundle.get("link") or []:
         if isinstance(link, dict) and link.get("relation") == "next":
             values = parse_qs(urlsplit(str(link.get("url") or "")).query).get("_cursor") or []
-            if values and values[0].isdigit():
+            if values and is_count(values[0], 18):
                 return values[0]
     return None
 
@@ -41,7 +42,7 @@ def next_cursor(bundle: dict[str, Any]) -> str | None:
 async def access(p: Page) -> Response:
     query = p.request.query_params
     before = query.get("before") or ""
-    if before and not (before.isdigit() and len(before) <= 18):
+    if before and not is_count(before, 18):
         return p.error(404)
     others = query.get("others") == "1"
     trail = p.state.api().trail

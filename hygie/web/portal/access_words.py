@@ -137,7 +137,7 @@ def access(event: dict[str, Any]) -> Access | None:
     """The line of one AuditEvent (None when it has no readable time or id)."""
     at = parse_instant((event.get("period") or {}).get("start")) or parse_instant(event.get("recorded"))
     seq = str(event.get("id") or "")
-    if at is None or not seq.isdigit():
+    if at is None or not (seq.isascii() and seq.isdigit()):
         return None
     ref, ident, client = _requestor(event)
     emergency, reason = _purpose(event)

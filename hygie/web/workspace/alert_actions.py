@@ -21,6 +21,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from hygie.api.checks import is_count
 from hygie.monitoring.alert_fhir import PRIORITIES
 from hygie.web.fhir import WebFhirError
 from hygie.web.pages import Page, page
@@ -65,7 +66,7 @@ async def escalate(p: Page, task_id: str, version: str, note: str) -> Response |
     """``POST Task/[id]/$escalate`` with the note (or "escalated from the workspace") under
     ``If-Match`` on the version the page showed; an alert already at the highest priority gets its
     own page (the API would answer 409 too)."""
-    if version and not version.isdigit():
+    if version and not is_count(version):
         return p.error(400)
     current = await p.fhir.get(f"Task/{task_id}")
     if current.get("priority") == PRIORITIES[-1]:

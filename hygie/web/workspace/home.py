@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 
+from hygie.api.checks import is_count
 from hygie.web.fhir import resources
 from hygie.web.pages import Page, page
 from hygie.web.workspace.access import my_grants
@@ -48,7 +49,7 @@ class PatientRow:
 
 def page_number(p: Page, name: str) -> int:
     raw = p.request.query_params.get(name, "1")
-    return min(int(raw), MAX_PAGE) if raw.isdigit() and int(raw) > 0 else 1
+    return min(int(raw), MAX_PAGE) if is_count(raw, 18) and int(raw) > 0 else 1
 
 
 def today(p: Page) -> date:

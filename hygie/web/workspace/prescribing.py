@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from hygie.api.checks import is_count
 from hygie.cds.cards import OVERRIDE_CODES, OVERRIDE_SYSTEM, indicator
 from hygie.cds.catalogue import Product
 from hygie.cds.findings import Finding
@@ -91,7 +92,7 @@ def dose_errors(dose: Dose) -> list[str]:
             errors.append("ws_rx_error_per_day")
     elif not dose.text:
         errors.append("ws_rx_error_empty")
-    if dose.days and not (dose.days.isdigit() and 1 <= int(dose.days) <= MAX_DAYS):
+    if dose.days and not (is_count(dose.days) and 1 <= int(dose.days) <= MAX_DAYS):
         errors.append("ws_rx_error_days")
     if len(dose.text) > MAX_TEXT:
         errors.append("ws_rx_error_text")

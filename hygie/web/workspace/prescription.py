@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import anyio.to_thread
 from starlette.responses import Response
 
+from hygie.api.checks import is_count
 from hygie.cds import catalogue
 from hygie.cds.cards import override_reasons
 from hygie.cds.hooks_evaluate import Evaluation, evaluate, knowledge, shown
@@ -208,7 +209,7 @@ async def _search(p: Page, view: ChartView, screen: Screen) -> Response:
     kb = await anyio.to_thread.run_sync(knowledge)
     results = await anyio.to_thread.run_sync(catalogue.search, kb, q) if q else []
     cis = query.get("cis") or ""
-    chosen = catalogue.product(kb, cis) if cis.isdigit() and len(cis) == 8 else None
+    chosen = catalogue.product(kb, cis) if is_count(cis) and len(cis) == 8 else None
     return _show(p, view, screen, q=q, results=results, chosen=chosen, searched=bool(q))
 
 
@@ -219,7 +220,7 @@ def _back(view: ChartView, done: str, anchor: str = "drafts") -> str:
 async def _add(p: Page, view: ChartView, screen: Screen, me: str) -> Response:
     kb = await anyio.to_thread.run_sync(knowledge)
     cis = p.form.get("cis")
-    chosen = catalogue.product(kb, cis) if cis.isdigit() and len(cis) == 8 else None
+    chosen = catalogue.product(kb, cis) if is_count(cis) and len(cis) == 8 else None
     if chosen is None:
         return _show(p, view, screen, status=400, error="ws_rx_error_product")
     dose = dose_form(p.form)
