@@ -53,7 +53,14 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
 
 
 def configure(level: str = "INFO", json: bool = False) -> None:
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    # Tracebacks in plain text: structlog's default console formatter (rich, installed with typer)
+    # prints every frame's local variables, request bodies and patient ids among them, past the
+    # redaction above, and rendering a deeply nested body took minutes on the event loop.
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+    )
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
