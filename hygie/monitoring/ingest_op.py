@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -60,9 +61,13 @@ register(
             "fr": "$ingest : format « {format} » inconnu ou impossible à reconnaître (formats : {known}).",
             "en": "$ingest: format '{format}' unknown or not recognised (formats: {known}).",
         },
-        "ingest_too_large": {
+        "ingest_upload_too_large": {
             "fr": "$ingest : fichier trop volumineux (plus de {limit} octets).",
             "en": "$ingest: file too large (more than {limit} bytes).",
+        },
+        "ingest_bad_gzip": {
+            "fr": "$ingest : corps gzip illisible ({detail}).",
+            "en": "$ingest: unreadable gzip body ({detail}).",
         },
         "ingest_nothing": {
             "fr": "$ingest : aucun enregistrement valable.",
@@ -117,16 +122,30 @@ def respond(report: IngestReport, lang: str) -> Response:
 
 
 async def _spool(call: OperationCall, limit: int) -> str:
-    """The body in a temporary file (deleted by the caller), at most ``limit`` bytes."""
+    """The body in a temporary file (deleted by the caller), at most ``limit`` bytes; sent with
+    ``Content-Encoding: gzip``, it is decompressed as it arrives (``limit`` applies to what it
+    decompresses to), as the FHIR API reads JSON bodies."""
     handle, path = tempfile.mkstemp(prefix="hygie-ingest-")
     size = 0
+    gzipped = call.request.headers.get("content-encoding", "identity").strip().lower() == "gzip"
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzipped else None
     try:
         with os.fdopen(handle, "wb") as out:
-            async for chunk in call.request.stream():
+            async for received in call.request.stream():
+                chunk = received
+                if inflate is not None:
+                    try:  # never more than the room left (a gzip bomb stops at the limit)
+                        chunk = inflate.decompress(received, limit - size + 1)
+                    except zlib.error as exc:
+                        raise FhirError.of(400, "invalid", "ingest_bad_gzip", detail=str(exc)[:80]) from exc
+                    if inflate.unconsumed_tail:
+                        raise FhirError.of(413, "too-costly", "ingest_upload_too_large", limit=limit)
                 size += len(chunk)
                 if size > limit:
-                    raise FhirError.of(413, "too-costly", "ingest_too_large", limit=limit)
+                    raise FhirError.of(413, "too-costly", "ingest_upload_too_large", limit=limit)
                 out.write(chunk)
+            if inflate is not None and not inflate.eof:
+                raise FhirError.of(400, "invalid", "ingest_bad_gzip", detail="truncated")
     except BaseException:
         os.unlink(path)
         raise

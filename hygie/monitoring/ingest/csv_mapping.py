@@ -34,7 +34,15 @@ from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.monitoring.ingest import times
-from hygie.monitoring.ingest.samples import Conversion, DeviceInfo, RecordError, Sample, Where, make_sample
+from hygie.monitoring.ingest.samples import (
+    Conversion,
+    DeviceInfo,
+    RecordError,
+    Sample,
+    Where,
+    make_sample,
+    number,
+)
 
 register(
     {
@@ -141,10 +149,8 @@ def _number(row: _Row, fld: str, spec: Any, decimal: str) -> float | RecordError
     if decimal == ",":
         cleaned = cleaned.replace(".", "") if "," in cleaned else cleaned
         cleaned = cleaned.replace(",", ".")
-    try:
-        return float(cleaned)
-    except ValueError:
-        return row.where.error(fld, "ingest_number", value=text[:40])
+    value = number(cleaned)  # finite, and no Python-only spelling ("7_0")
+    return row.where.error(fld, "ingest_number", value=text[:40]) if value is None else value
 
 
 def _time(row: _Row, fld: str, spec: Any, tz: tzinfo | None) -> datetime | RecordError:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from jsonschema.exceptions import best_match  # type: ignore[import-untyped]  # no stubs shipped
@@ -88,7 +88,10 @@ def _time_frame(where: Where, frame: Any) -> tuple[datetime, datetime | None] | 
         amount = number(d.get("value")) if isinstance(d, dict) else None
         if seconds is None or amount is None or amount < 0:
             return where.error(fld + ".time_interval.duration", "ingest_time_frame")
-        duration = timedelta(seconds=amount * seconds)
+        try:
+            duration = timedelta(seconds=amount * seconds)
+        except OverflowError:  # beyond a billion days
+            return where.error(fld + ".time_interval.duration", "ingest_time_frame")
     start = end = None
     if "start_date_time" in interval:
         got = times.iso(where, fld + ".time_interval.start_date_time", interval["start_date_time"])
@@ -100,10 +103,15 @@ def _time_frame(where: Where, frame: Any) -> tuple[datetime, datetime | None] | 
         if isinstance(got, RecordError):
             return got
         end = got
-    if start is not None and end is None and duration is not None:
-        end = start + duration
-    if end is not None and start is None and duration is not None:
-        start = end - duration
+    if duration is not None and (start is None) != (end is None):
+        try:  # the other end, within the years a device time may have
+            other = start + duration if start is not None else cast(datetime, end) - duration
+        except OverflowError:  # before year 1 or after 9999
+            return where.error(fld + ".time_interval.duration", "ingest_time_frame")
+        checked = times.in_range(where, fld + ".time_interval", other, "± duration")
+        if isinstance(checked, RecordError):
+            return checked
+        start, end = (start, checked) if start is not None else (checked, end)
     if start is None or end is None:
         return where.error(fld + ".time_interval", "ingest_time_frame")
     return (start, end)
@@ -210,7 +218,10 @@ CONVERTERS: dict[str, Convert] = {
 
 
 def _schema_error(where: Where, schema: str, errors: Any, prefix: str) -> RecordError | None:
-    error = best_match(errors)
+    try:
+        error = best_match(errors)
+    except RecursionError:  # jsonschema quotes the value it refuses: a value nested a thousand deep
+        return where.error(prefix or "$", "ingest_schema", schema=schema, detail="nested too deeply")
     if error is None:
         return None
     path = ".".join(str(p) for p in error.absolute_path)

@@ -12,6 +12,8 @@ without entities (Apple Health's export starts with one) is accepted.
 from __future__ import annotations
 
 import xml.parsers.expat
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -28,6 +30,10 @@ register(
         "ingest_xml_malformed": {
             "fr": "XML mal formé ligne {line} : {detail}.",
             "en": "Malformed XML at line {line}: {detail}.",
+        },
+        "ingest_xml_unreadable": {
+            "fr": "XML illisible : {detail}.",
+            "en": "Unreadable XML: {detail}.",
         },
         "ingest_too_large": {
             "fr": "Fichier trop volumineux : {what} dépasse la limite de {limit}.",
@@ -114,7 +120,11 @@ def parse(
     parser.buffer_text = False
     read = 0
     while True:
-        chunk = stream.read(CHUNK)
+        try:
+            chunk = stream.read(CHUNK)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+            # a ZIP member that does not inflate or fails its CRC, encrypted, of an unknown method
+            raise FhirError.of(400, "invalid", "ingest_xml_unreadable", detail=str(exc)[:120]) from exc
         read += len(chunk)
         if read > limits.max_bytes:
             raise FhirError.of(
@@ -130,6 +140,8 @@ def parse(
                 line=exc.lineno,
                 detail=xml.parsers.expat.ErrorString(exc.code),
             ) from exc
+        except (LookupError, ValueError) as exc:  # an encoding expat does not know, or multi-byte
+            raise FhirError.of(400, "invalid", "ingest_xml_unreadable", detail=str(exc)[:120]) from exc
         yield from drain()
         if not chunk:
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -36,6 +37,12 @@ register(
         "ingest_time": {
             "fr": "Enregistrement {location} : date « {value} » illisible dans « {field} ».",
             "en": "Record {location}: unreadable date '{value}' in '{field}'.",
+        },
+        "ingest_time_range": {
+            "fr": "Enregistrement {location} : la date « {value} » de « {field} » n'est pas entre les "
+            "années {first} et {last} (en temps universel).",
+            "en": "Record {location}: the time '{value}' in '{field}' is not between the years {first} "
+            "and {last} (in UTC).",
         },
         "ingest_naive_time": {
             "fr": "Enregistrement {location} : la date « {value} » de « {field} » n'a pas de fuseau "
@@ -77,6 +84,10 @@ register(
 )
 
 
+MAX_DEVICE_TEXT = 200  # characters of a device's name, model, identifier…
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """What a source says about the device that measured (every field optional)."""
@@ -88,6 +99,15 @@ class DeviceInfo:
     identifier: str | None = None  # serial number, UDI or the source's device id
     source: str | None = None  # the app or service that recorded it
     version: str | None = None  # software/firmware version (not part of the identity)
+
+    def __post_init__(self) -> None:
+        """Every source's text made safe to store: control characters (NUL, which PostgreSQL's
+        text refuses, among them) removed, cut to :data:`MAX_DEVICE_TEXT`; empty is absent."""
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                kept = _CONTROL.sub("", value).strip()[:MAX_DEVICE_TEXT]
+                object.__setattr__(self, name, kept or None)
 
     def identity(self) -> tuple[str, ...]:
         """What makes two readings come from the same device: its identifier when known (with
@@ -173,6 +193,8 @@ def number(raw: Any) -> float | None:
     elif isinstance(raw, int | float):
         value = float(raw)
     elif isinstance(raw, str):
+        if "_" in raw:  # "1_0" is 10.0 for Python's float(), a typo anywhere else
+            return None
         try:
             value = float(raw.strip())
         except ValueError:
@@ -270,3 +292,16 @@ def make_sample(
             value_field, "ingest_range", value=_fmt(shown), unit=in_unit, low=_fmt(low), high=_fmt(high)
         )
     return Sample(k.key, start, end, canonical, (), device, source_id)
+
+
+def shown(value: object, size: int = 60) -> str:
+    """``value`` for an error message: its text cut to ``size``; never a walk of a nested array
+    or object (a thousand levels deep, ``str`` raised RecursionError: a 500)."""
+    if isinstance(value, dict):
+        return "{…}"
+    if isinstance(value, list):
+        return "[…]"
+    try:
+        return str(value)[:size]
+    except ValueError:  # an integer of more than 4,300 digits
+        return "…"

@@ -28,7 +28,7 @@ from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.monitoring.ingest import times
 from hygie.monitoring.ingest.catalogue import kind as catalogue_kind
-from hygie.monitoring.ingest.samples import Conversion, DeviceInfo, RecordError, Sample, Where, number
+from hygie.monitoring.ingest.samples import Conversion, DeviceInfo, RecordError, Sample, Where, number, shown
 
 register(
     {
@@ -96,6 +96,12 @@ def _one(index: int, one: Any, result: Conversion) -> None:
         if not isinstance(values, list):
             raise _bad(index, "values: an array")
         step = timedelta(seconds=period)
+        try:
+            last = times.in_range(where, "start", start + max(len(values) - 1, 0) * step, "")
+        except OverflowError:
+            last = where.error("start", "ingest_time")
+        if isinstance(last, RecordError):
+            raise _bad(index, f"values: the last one falls after the year {times.LAST_YEAR}")
         points: list[tuple[datetime, Any]] = [(start + i * step, v) for i, v in enumerate(values)]
         field = "values"
     elif isinstance(one.get("points"), list):
@@ -118,7 +124,7 @@ def _one(index: int, one: Any, result: Conversion) -> None:
         value = number(raw)
         if value is None:
             spot = Where(i, f"[{index}].{field}[{i}]")
-            result.add(spot.error("value", "ingest_number", value=str(raw)[:40]))
+            result.add(spot.error("value", "ingest_number", value=shown(raw, 40)))
             continue
         converted = convert(value, unit)
         assert converted is not None  # the unit was checked above

@@ -7,9 +7,27 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from hygie.monitoring.ingest.samples import RecordError, Where
+from hygie.monitoring.ingest.samples import RecordError, Where, shown
 
 _OFFSETS: dict[str, timezone] = {}
+# A device's time is taken between these years (in UTC): FHIR offsets stop at ±14:00, and an
+# instant whose UTC year is 0 or 10000 could be stored but never read back, nor rounded to its
+# hour by the monitoring round (which would then fail for every patient).
+FIRST_YEAR, LAST_YEAR = 1900, 9998
+MAX_OFFSET = timedelta(hours=14)
+
+
+def in_range(where: Where, fld: str, moment: datetime, raw: object) -> datetime | RecordError:
+    offset = moment.utcoffset()
+    if offset is not None and abs(offset) > MAX_OFFSET:
+        return where.error(fld, "ingest_time", value=shown(raw))
+    try:
+        year = moment.astimezone(UTC).year
+    except (OverflowError, ValueError):
+        year = 0
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        return where.error(fld, "ingest_time_range", value=shown(raw), first=FIRST_YEAR, last=LAST_YEAR)
+    return moment
 
 
 def iso(where: Where, fld: str, raw: Any, default_tz: tzinfo | None = None) -> datetime | RecordError:
@@ -18,7 +36,7 @@ def iso(where: Where, fld: str, raw: Any, default_tz: tzinfo | None = None) -> d
         return (
             where.error(fld, "ingest_missing")
             if raw is None
-            else where.error(fld, "ingest_time", value=str(raw)[:60])
+            else where.error(fld, "ingest_time", value=shown(raw))
         )
     text = raw.strip()
     try:
@@ -29,7 +47,7 @@ def iso(where: Where, fld: str, raw: Any, default_tz: tzinfo | None = None) -> d
         if default_tz is None:
             return where.error(fld, "ingest_naive_time", value=text[:60])
         moment = moment.replace(tzinfo=default_tz)
-    return moment
+    return in_range(where, fld, moment, text)
 
 
 def _offset(text: str) -> timezone:
@@ -51,7 +69,7 @@ def apple(where: Where, fld: str, raw: str | None) -> datetime | RecordError:
         return where.error(fld, "ingest_missing")
     if len(raw) == 25 and raw[10] == " " and raw[19] == " ":
         try:
-            return datetime(
+            moment = datetime(
                 int(raw[0:4]),
                 int(raw[5:7]),
                 int(raw[8:10]),
@@ -62,6 +80,7 @@ def apple(where: Where, fld: str, raw: str | None) -> datetime | RecordError:
             )
         except ValueError:
             return where.error(fld, "ingest_time", value=raw[:60])
+        return in_range(where, fld, moment, raw)
     if len(raw) == 19 and raw[10] == " ":
         return where.error(fld, "ingest_naive_time", value=raw)
     return iso(where, fld, raw)
@@ -72,8 +91,9 @@ def epoch(where: Where, fld: str, raw: Any, tz: tzinfo = UTC) -> datetime | Reco
     if raw is None:
         return where.error(fld, "ingest_missing")
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        return where.error(fld, "ingest_time", value=str(raw)[:60])
+        return where.error(fld, "ingest_time", value=shown(raw))
     try:
-        return datetime.fromtimestamp(raw, tz)
+        moment = datetime.fromtimestamp(raw, tz)
     except (OverflowError, OSError, ValueError):
-        return where.error(fld, "ingest_time", value=str(raw)[:60])
+        return where.error(fld, "ingest_time", value=shown(raw))
+    return in_range(where, fld, moment, raw)

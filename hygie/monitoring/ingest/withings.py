@@ -28,7 +28,15 @@ import orjson
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.monitoring.ingest import times
-from hygie.monitoring.ingest.samples import Conversion, DeviceInfo, RecordError, Where, make_sample, number
+from hygie.monitoring.ingest.samples import (
+    Conversion,
+    DeviceInfo,
+    RecordError,
+    Where,
+    make_sample,
+    number,
+    shown,
+)
 
 register(
     {
@@ -96,7 +104,7 @@ def _group(result: Conversion, index: int, group: Any, zone: tzinfo) -> None:
         mtype = measure.get("type") if isinstance(measure, dict) else None
         value = _scaled(measure)
         if (mtype in (SYSTOLIC, DIASTOLIC) or mtype in TYPES) and value is None:
-            result.errors.append(at.error("value", "ingest_number", value=str(measure)[:60]))
+            result.errors.append(at.error("value", "ingest_number", value=shown(measure)))
             continue
         if mtype in (SYSTOLIC, DIASTOLIC) and value is not None:
             pressure["systolic" if mtype == SYSTOLIC else "diastolic"] = value
