@@ -9,6 +9,7 @@ then written in chunks of 5,000 samples, one transaction each.
 
 from __future__ import annotations
 
+import csv
 import time
 from collections import deque
 from pathlib import Path
@@ -21,6 +22,7 @@ from hygie.api.audit_trail import request_id
 from hygie.api.context import open_storage
 from hygie.api.http import FhirApi
 from hygie.auth import audit, balp
+from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.monitoring.ingest.apple_health import AppleHealthStream
 from hygie.monitoring.ingest.csv_mapping import read_csv
@@ -33,6 +35,18 @@ from hygie.monitoring.ingest_service import IngestReport, check_writer, store_co
 from hygie.settings import Settings
 
 FORMATS_CLI = (*FORMATS, "csv")
+register(
+    {
+        "ingest_mapping_not_json": {
+            "fr": "La correspondance CSV n'est pas du JSON ({detail}).",
+            "en": "The CSV mapping is not JSON ({detail}).",
+        },
+        "ingest_csv_unreadable": {
+            "fr": "Fichier CSV illisible ({detail}).",
+            "en": "Unreadable CSV file ({detail}).",
+        },
+    }
+)
 commands = typer.Typer(help="Connected health.")
 
 
@@ -48,6 +62,9 @@ def ingest_command(
         raise typer.BadParameter(f"FORMAT must be one of {', '.join(FORMATS_CLI)}")
     if fmt == "csv" and mapping is None:
         raise typer.BadParameter("csv needs --mapping FILE")
+    for given in (path, mapping):  # a FIFO or a device would be read forever
+        if given is not None and not given.is_file():
+            raise typer.BadParameter(f"{given} is not a regular file")
     settings = Settings()
     db, catalog = open_storage(settings)
     try:
@@ -56,6 +73,9 @@ def ingest_command(
         _audit(api, patient, path, report)
     except FhirError as err:
         typer.echo(f"error: {err.outcome('en')['issue'][0]['diagnostics']}", err=True)
+        raise typer.Exit(1) from err
+    except OSError as err:  # unreadable (permissions, a file gone meanwhile)
+        typer.echo(f"error: cannot read {err.filename or path}: {err.strerror or err}", err=True)
         raise typer.Exit(1) from err
     finally:
         db.close()
@@ -83,8 +103,15 @@ def _ingest(api: FhirApi, fmt: str, path: Path, patient: str, mapping: Path | No
     conversion: Conversion
     if fmt == "csv":
         assert mapping is not None
-        with path.open(encoding="utf-8-sig", newline="") as lines:
-            conversion = read_csv(lines, orjson.loads(mapping.read_bytes()))
+        try:
+            spec = orjson.loads(mapping.read_bytes())
+        except orjson.JSONDecodeError as exc:
+            raise FhirError.of(400, "invalid", "ingest_mapping_not_json", detail=str(exc)[:120]) from exc
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as lines:
+                conversion = read_csv(lines, spec)
+        except (UnicodeDecodeError, csv.Error) as exc:  # not UTF-8; a field over csv's limit
+            raise FhirError.of(400, "invalid", "ingest_csv_unreadable", detail=str(exc)[:120]) from exc
     elif fmt == "withings":
         conversion = read_withings(path.read_bytes())
     elif fmt == "series":

@@ -26,6 +26,9 @@ from hygie.api.http import OperationCall
 from hygie.fhir import jsonio
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
+from hygie.monitoring.ingest.catalogue import kind as catalogue_kind
+from hygie.monitoring.ingest.samples import Where
+from hygie.monitoring.ingest.times import FIRST_YEAR, LAST_YEAR, in_range
 from hygie.monitoring.ingest_service import patient_access
 from hygie.storage import samples
 from hygie.storage.samples import HOUR_MS, MINUTE_MS
@@ -62,6 +65,8 @@ def instant_param(name: str, raw: str | None, default: datetime) -> datetime:
         raise bad_param(name, "an instant such as 2026-11-20T08:00:00Z") from exc
     if at.tzinfo is None:
         raise bad_param(name, "a time zone is required")
+    if in_range(Where(0, ""), name, at, raw) is not at:  # offsets up to ±14:00, years 1900-9998 in UTC
+        raise bad_param(name, f"an instant in the years {FIRST_YEAR}-{LAST_YEAR}, offset within ±14:00")
     return at
 
 
@@ -86,8 +91,8 @@ async def samples_operation(call: OperationCall) -> Response:
     if req.method not in ("GET", "HEAD"):
         raise FhirError.of(405, "not-supported", "method_not_allowed", method=req.method[:16])
     measure = req.param("measure")
-    if not measure or len(measure) > 64:
-        raise bad_param("measure", "required, e.g. heart-rate")
+    if not measure or catalogue_kind(measure) is None:
+        raise bad_param("measure", "a catalogue kind, e.g. heart-rate (docs/ingestion.md)")
     grain = req.param("grain") or "hour"
     if grain not in GRAINS:
         raise bad_param("grain", "raw, minute, hour or day")
