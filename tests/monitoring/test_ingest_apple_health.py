@@ -20,7 +20,12 @@ import pytest
 
 from hygie.fhir.outcome import FhirError
 from hygie.fhir.validation import validate_resource
-from hygie.monitoring.ingest.apple_health import AppleHealthStream, parse_device, read_apple_health
+from hygie.monitoring.ingest.apple_health import (
+    AppleHealthStream,
+    device_fields,
+    parse_device,
+    read_apple_health,
+)
 from hygie.monitoring.ingest.fhir_out import observation
 from hygie.monitoring.ingest.safe_xml import Limits
 from hygie.monitoring.ingest.samples import Sample
@@ -429,3 +434,32 @@ if __name__ == "__main__":  # by hand: python -m tests.monitoring.test_ingest_ap
             f"{target.stat().st_size / 1e6:.0f} MB, {n} records, {kept} samples in {took:.1f} s; "
             f"peak RSS {before / 1024:.0f} MB before parsing, {peak / 1024:.0f} MB after"
         )
+
+
+DEVICE_FIELD_CASES = [
+    (
+        "<<HKDevice: 0x283eb0a00>, name:Apple Watch, manufacturer:Apple Inc., model:Watch, "
+        "hardware:Watch6,1, software:9.0>",
+        {"name": "Apple Watch", "manufacturer": "Apple Inc.", "model": "Watch", "hardware": "Watch6,1",
+         "software": "9.0"},
+    ),
+    ("<<HKDevice: 0x1>, name:Foo, Bar, model:X>", {"name": "Foo, Bar", "model": "X"}),  # ", " in a value
+    (
+        "<<HKDevice: 0x1>, localIdentifier:00:24:e4, software:1>",  # ":" inside a value
+        {"localIdentifier": "00:24:e4", "software": "1"},
+    ),
+    ("name:A>", {"name": "A"}),
+    ("name:A", {"name": "A"}),  # no closing ">"
+    ("name:>", {"name": ""}),
+    ("no fields at all", {}),
+    ("", {}),
+    ("x:" * 8000, {"x": "x:" * 7999}),  # one key, the rest its value (was quadratic)
+]
+
+
+@pytest.mark.parametrize(("text", "fields"), DEVICE_FIELD_CASES)
+def test_device_fields(text: str, fields: dict[str, str]) -> None:
+    """The ``key:value`` pairs of Apple's device attribute (what parse_device reads)."""
+    found = device_fields(text)
+    found.pop("HKDevice", None)  # the object's address, never read
+    assert found == fields
