@@ -27,8 +27,7 @@ from hygie.fhir import jsonio
 from hygie.fhir.messages import register
 from hygie.fhir.outcome import FhirError
 from hygie.monitoring.ingest.catalogue import kind as catalogue_kind
-from hygie.monitoring.ingest.samples import Where
-from hygie.monitoring.ingest.times import FIRST_YEAR, LAST_YEAR, in_range
+from hygie.monitoring.ingest.times import FIRST_YEAR, LAST_YEAR, bad_offset, outside_years
 from hygie.monitoring.ingest_service import patient_access
 from hygie.storage import samples
 from hygie.storage.samples import HOUR_MS, MINUTE_MS
@@ -65,7 +64,7 @@ def instant_param(name: str, raw: str | None, default: datetime) -> datetime:
         raise bad_param(name, "an instant such as 2026-11-20T08:00:00Z") from exc
     if at.tzinfo is None:
         raise bad_param(name, "a time zone is required")
-    if in_range(Where(0, ""), name, at, raw) is not at:  # offsets up to ±14:00, years 1900-9998 in UTC
+    if bad_offset(at) or outside_years(at):
         raise bad_param(name, f"an instant in the years {FIRST_YEAR}-{LAST_YEAR}, offset within ±14:00")
     return at
 

@@ -17,15 +17,26 @@ FIRST_YEAR, LAST_YEAR = 1900, 9998
 MAX_OFFSET = timedelta(hours=14)
 
 
-def in_range(where: Where, fld: str, moment: datetime, raw: object) -> datetime | RecordError:
+def bad_offset(moment: datetime) -> bool:
+    """An offset beyond FHIR's ±14:00."""
     offset = moment.utcoffset()
-    if offset is not None and abs(offset) > MAX_OFFSET:
-        return where.error(fld, "ingest_time", value=shown(raw))
+    return offset is not None and abs(offset) > MAX_OFFSET
+
+
+def outside_years(moment: datetime) -> bool:
+    """In UTC, before :data:`FIRST_YEAR` or after :data:`LAST_YEAR` (or off the calendar)."""
     try:
         year = moment.astimezone(UTC).year
     except (OverflowError, ValueError):
-        year = 0
-    if not FIRST_YEAR <= year <= LAST_YEAR:
+        return True
+    return not FIRST_YEAR <= year <= LAST_YEAR
+
+
+def in_range(where: Where, fld: str, moment: datetime, raw: object) -> datetime | RecordError:
+    """``moment``, or the record error saying why a device time cannot be taken."""
+    if bad_offset(moment):
+        return where.error(fld, "ingest_time", value=shown(raw))
+    if outside_years(moment):
         return where.error(fld, "ingest_time_range", value=shown(raw), first=FIRST_YEAR, last=LAST_YEAR)
     return moment
 
